@@ -1,0 +1,18 @@
+# cxr: the workflow. The DAG is declared here, once; DVC runs it as a single stage (dvc.yaml).
+# Rules are thin: each calls one `cxr` subcommand. Settings come from params.yaml only.
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/ingest.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        ingest_summaries=expand(
+            "results/metrics/ingest/{dataset}.json", dataset=DATASETS
+        ),

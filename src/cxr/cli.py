@@ -1,0 +1,84 @@
+"""The ``cxr`` command: one subcommand per pipeline step.
+
+Each subcommand is a thin wrapper: argparse is the only layer that knows about strings, and
+the work is done by a plain function of the package. Snakemake rules call these subcommands,
+so every step can also be run by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cxr.datasets import DATASETS
+
+log = logging.getLogger("cxr")
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from cxr.synth import synthesize
+
+    out = synthesize(args.dataset, args.out, n=args.n, size=args.size, seed=args.seed,
+                     variant=args.variant)
+    log.info("wrote the %s miniature to %s", args.dataset, out)
+
+
+def _ingest(args: argparse.Namespace) -> None:
+    from cxr.ingest import ingest_to
+
+    summary = ingest_to(args.dataset, args.root, args.out, args.summary)
+    skipped = {
+        kind: {k: v for k, v in counts.items() if k != "kept"}
+        for kind, counts in summary["manifest"].items()
+    }
+    log.info("%s: %d images indexed into %s", args.dataset, summary["images"], args.out)
+    for kind, reasons in skipped.items():
+        for reason, count in reasons.items():
+            log.warning("%s: %d %s(s) left out: %s", args.dataset, count, kind, reason)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cxr", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="write a format-faithful synthetic miniature of a dataset")
+    p.add_argument("dataset", choices=DATASETS)
+    p.add_argument("--out", type=Path, required=True, help="folder to write (replaced)")
+    p.add_argument("--n", type=int, default=None, help="number of images (dataset default)")
+    p.add_argument("--size", type=int, default=None, help="image side in pixels (dataset default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", default=None, help="layout variant, e.g. nih: box | kaggle")
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser("ingest", help="index a dataset read in its real on-disk layout")
+    p.add_argument("dataset", choices=DATASETS)
+    p.add_argument("--root", type=Path, required=True, help="the dataset as downloaded")
+    p.add_argument("--out", type=Path, required=True, help="index to write (.parquet)")
+    p.add_argument("--summary", type=Path, default=None,
+                   help="summary JSON (default: beside the index)")
+    p.set_defaults(func=_ingest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        args.func(args)
+    except (ValueError, OSError) as err:
+        # Bad input: one clear line naming the file and what is wrong, no traceback.
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

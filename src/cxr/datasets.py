@@ -1,0 +1,24 @@
+"""The datasets cxr knows, by name. Each has a generator in ``cxr.synth`` and an ingester in
+``cxr.ingest`` of the same module name."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+DATASETS: tuple[str, ...] = (
+    "nih",
+    "jsrt",
+    "covid_radiography",
+    "mura",
+    "xray_types",
+    "not_xray",
+    "imagefolder6",
+)
+
+
+def dataset_module(package: str, dataset: str) -> ModuleType:
+    """Import ``cxr.<package>.<dataset>`` lazily, with a clear error for an unknown name."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    return importlib.import_module(f"cxr.{package}.{dataset}")

@@ -1,0 +1,60 @@
+"""Read each dataset in its real on-disk layout into the uniform index (see :mod:`cxr.index`).
+
+Each module ``cxr.ingest.<dataset>`` defines::
+
+    def ingest(root: Path, manifest: Manifest) -> list[dict]
+
+returning one dict per kept image (core columns of :data:`cxr.index.CORE_COLUMNS`, finding
+columns, extras) and recording every file and label row it met in ``manifest``: kept, or
+skipped with a reason. Problems that make the whole dataset unusable (no label file, empty
+root) raise :class:`cxr.index.IngestError` naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from cxr.datasets import dataset_module
+from cxr.index import IngestError, Manifest, build_index, write_index
+
+
+def ingest(dataset: str, root: str | Path) -> tuple[pd.DataFrame, Manifest]:
+    """Ingest ``dataset`` found at ``root``; returns the typed index and its manifest."""
+    root = Path(root)
+    if not root.is_dir():
+        raise IngestError(f"{dataset}: dataset root {root} is not a folder")
+    manifest = Manifest()
+    rows = dataset_module("ingest", dataset).ingest(root, manifest)
+    account_for_all_files(root, manifest, dataset)
+    index = build_index(rows, dataset)
+    if index.empty:
+        raise IngestError(f"{dataset}: no usable images under {root} (see the reasons: "
+                          f"{manifest.counts()})")
+    return index, manifest
+
+
+def account_for_all_files(root: Path, manifest: Manifest, dataset: str) -> None:
+    """Give every file under ``root`` that the ingester did not mention a manifest entry."""
+    seen = {item for kind, item, _s, _r in manifest.rows if kind == "file"}
+    for path in sorted(relative_files(root)):
+        if path not in seen:
+            manifest.skip("file", path, f"not part of the {dataset} layout")
+
+
+def relative_files(root: Path) -> list[str]:
+    """Every file under ``root``, as "/"-separated paths relative to it (symlinks followed)."""
+    out = []
+    for folder, _dirs, files in os.walk(root, followlinks=True):
+        rel = Path(folder).relative_to(root)
+        out.extend((rel / f).as_posix() for f in files)
+    return out
+
+
+def ingest_to(dataset: str, root: str | Path, out: str | Path, summary: str | Path | None = None
+              ) -> dict:
+    """Ingest and write index, manifest and summary; returns the summary."""
+    index, manifest = ingest(dataset, root)
+    return write_index(index, manifest, out, summary)

@@ -1,0 +1,19 @@
+# Read a dataset in its real on-disk layout into the uniform index ------------------------------
+rule ingest:
+    input:
+        dataset_inputs,
+    output:
+        index="results/ingest/{dataset}/index.parquet",
+        manifest="results/ingest/{dataset}/index.manifest.csv",
+        summary="results/metrics/ingest/{dataset}.json",
+    log:
+        "logs/ingest/{dataset}.log",
+    benchmark:
+        "logs/ingest/{dataset}.benchmark.tsv"
+    params:
+        root=dataset_root,
+    message:
+        "Ingesting {wildcards.dataset} from {params.root}"
+    shell:
+        "cxr ingest {wildcards.dataset} --root {params.root} --out {output.index}"
+        " --summary {output.summary} > {log} 2>&1"
