@@ -21,8 +21,9 @@ log = logging.getLogger("cxr")
 def _synth(args: argparse.Namespace) -> None:
     from cxr.synth import synthesize
 
-    out = synthesize(args.dataset, args.out, n=args.n, size=args.size, seed=args.seed,
-                     variant=args.variant)
+    out = synthesize(
+        args.dataset, args.out, n=args.n, size=args.size, seed=args.seed, variant=args.variant
+    )
     log.info("wrote the %s miniature to %s", args.dataset, out)
 
 
@@ -58,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", choices=DATASETS)
     p.add_argument("--root", type=Path, required=True, help="the dataset as downloaded")
     p.add_argument("--out", type=Path, required=True, help="index to write (.parquet)")
-    p.add_argument("--summary", type=Path, default=None,
-                   help="summary JSON (default: beside the index)")
+    p.add_argument(
+        "--summary", type=Path, default=None, help="summary JSON (default: beside the index)"
+    )
     p.set_defaults(func=_ingest)
     return parser
 

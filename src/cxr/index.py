@@ -27,7 +27,7 @@ CORE_COLUMNS: dict[str, str] = {
     "study_id": "string",  # <NA> where the dataset has none
     "view": "string",  # "PA" / "AP" / <NA>
     "body_part": "string",  # "chest", "wrist", ... or "not_xray"
-    "source_split": "string",  # the dataset's own split ("train_val", "test", "train", "valid", ...)
+    "source_split": "string",  # the dataset's own split: "train_val", "test", "train", "valid"...
     "label": "string",  # class name for single-label datasets, <NA> otherwise
     "boxes": "string",  # JSON list of {"label","x","y","w","h"} in this image's pixels, or <NA>
     "age": "float64",  # years, NaN where unknown
@@ -164,7 +164,8 @@ def write_index(
     """
     index_path = Path(out)
     if summary_path is None:
-        summary_path = index_path.with_name(index_path.name.removesuffix(".parquet") + ".summary.json")
+        stem = index_path.name.removesuffix(".parquet")
+        summary_path = index_path.with_name(f"{stem}.summary.json")
     summary = summarize(index, manifest)
     with atomic_path(manifest_path(index_path)) as tmp:
         manifest.to_frame().to_csv(tmp, index=False)

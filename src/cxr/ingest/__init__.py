@@ -31,8 +31,9 @@ def ingest(dataset: str, root: str | Path) -> tuple[pd.DataFrame, Manifest]:
     account_for_all_files(root, manifest, dataset)
     index = build_index(rows, dataset)
     if index.empty:
-        raise IngestError(f"{dataset}: no usable images under {root} (see the reasons: "
-                          f"{manifest.counts()})")
+        raise IngestError(
+            f"{dataset}: no usable images under {root} (see the reasons: {manifest.counts()})"
+        )
     return index, manifest
 
 
@@ -53,8 +54,9 @@ def relative_files(root: Path) -> list[str]:
     return out
 
 
-def ingest_to(dataset: str, root: str | Path, out: str | Path, summary: str | Path | None = None
-              ) -> dict:
+def ingest_to(
+    dataset: str, root: str | Path, out: str | Path, summary: str | Path | None = None
+) -> dict:
     """Ingest and write index, manifest and summary; returns the summary."""
     index, manifest = ingest(dataset, root)
     return write_index(index, manifest, out, summary)
