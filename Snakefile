@@ -16,3 +16,4 @@ rule all:
         ingest_summaries=expand(
             "results/metrics/ingest/{dataset}.json", dataset=DATASETS
         ),
+        gallery="results/figures/ingest_gallery.png",

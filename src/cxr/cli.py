@@ -41,6 +41,14 @@ def _ingest(args: argparse.Namespace) -> None:
             log.warning("%s: %d %s(s) left out: %s", args.dataset, count, kind, reason)
 
 
+def _gallery(args: argparse.Namespace) -> None:
+    from cxr.gallery import Panel, render_gallery
+
+    panels = [Panel(name, Path(index), Path(root)) for name, index, root in args.panel]
+    render_gallery(panels, args.out, per_row=args.per_row, seed=args.seed)
+    log.info("wrote %s", args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cxr", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -63,6 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--summary", type=Path, default=None, help="summary JSON (default: beside the index)"
     )
     p.set_defaults(func=_ingest)
+
+    p = sub.add_parser("gallery", help="figure of sample images per dataset with labels and boxes")
+    p.add_argument(
+        "--panel",
+        nargs=3,
+        action="append",
+        required=True,
+        metavar=("NAME", "INDEX", "ROOT"),
+        help="one row: name, index, dataset root",
+    )
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.add_argument("--per-row", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_gallery)
     return parser
 
 

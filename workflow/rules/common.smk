@@ -43,3 +43,11 @@ def synth_args(wildcards):
     """Command-line arguments of `cxr synth` for a dataset (a params value: edits rerun it)."""
     s = config["datasets"][wildcards.dataset]["synthetic"]
     return f"--n {s['n']} --size {s['size']} --variant {s['variant']} --seed {config['seed']}"
+
+
+def gallery_panels(wildcards):
+    """`--panel NAME INDEX ROOT` arguments of `cxr gallery`, one per enabled dataset."""
+    return " ".join(
+        f"--panel {name} results/ingest/{name}/index.parquet " f"{root_of(name)}"
+        for name in DATASETS
+    )

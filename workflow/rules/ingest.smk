@@ -17,3 +17,19 @@ rule ingest:
     shell:
         "cxr ingest {wildcards.dataset} --root {params.root} --out {output.index}"
         " --summary {output.summary} > {log} 2>&1"
+
+
+# A figure of sample images per dataset with their labels and boxes -------------------------
+rule gallery:
+    input:
+        indexes=expand("results/ingest/{dataset}/index.parquet", dataset=DATASETS),
+    output:
+        "results/figures/ingest_gallery.png",
+    log:
+        "logs/gallery.log",
+    params:
+        panels=gallery_panels,
+    message:
+        "Drawing sample images of every ingested dataset"
+    shell:
+        "cxr gallery {params.panels} --out {output} > {log} 2>&1"

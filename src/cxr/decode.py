@@ -1,0 +1,85 @@
+"""Decode any image the index holds to one 2D gray uint8 array in radiograph polarity.
+
+8-bit and 16-bit PNG, gray / LA / RGB / RGBA (to one gray channel), JPEG, JSRT raw (big-endian
+12-bit, scaled by 4095, turned to radiograph polarity) and DICOM through pydicom where it is
+installed (MONOCHROME1 inverted).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cxr.images import JSRT_BYTES, JSRT_SIDE, BadImage
+
+# OpenCV's own threads fight the worker processes that decode in parallel.
+cv2.setNumThreads(1)
+
+
+def read_gray(path: str | Path, mode: str | None = None) -> np.ndarray:
+    """Read ``path`` as a 2D uint8 array (air dark, bone bright).
+
+    ``mode`` is the index's pixel mode; ``"raw12be"`` selects the JSRT reader and ``"dicom"``
+    the DICOM one, anything else is decoded by OpenCV from the file's own header.
+    Raises :class:`BadImage` naming what is wrong.
+    """
+    path = Path(path)
+    if mode == "raw12be" or path.suffix.upper() == ".IMG":
+        return read_jsrt(path)
+    if mode == "dicom" or path.suffix.lower() == ".dcm":
+        return read_dicom(path)
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise BadImage(f"{path}: OpenCV cannot decode this file")
+    return to_gray_uint8(img, path)
+
+
+def to_gray_uint8(img: np.ndarray, path: Path | str = "") -> np.ndarray:
+    """Collapse channels (BGR, BGRA, gray+alpha) to gray and bring 16-bit data to 8 bits."""
+    if img.ndim == 3:
+        channels = img.shape[2]
+        if channels in (1, 2):  # gray, or gray + alpha
+            img = img[:, :, 0]
+        elif channels == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        elif channels == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY)
+        else:
+            raise BadImage(f"{path}: unsupported number of channels {channels}")
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise BadImage(f"{path}: unsupported pixel type {img.dtype}")
+    return np.ascontiguousarray(img)
+
+
+def read_jsrt(path: str | Path) -> np.ndarray:
+    """Read a JSRT ``.IMG``: 2048x2048 big-endian 12-bit film density, inverted to radiograph
+    polarity (the raw values are high where the lung is radiolucent)."""
+    raw = np.fromfile(path, dtype=">u2")
+    if raw.size * 2 != JSRT_BYTES:
+        raise BadImage(f"{path}: {raw.size * 2:,} bytes, a JSRT raw image has {JSRT_BYTES:,}")
+    if raw.max() > 4095:
+        raise BadImage(f"{path}: values above 4095; not 12-bit big-endian JSRT data")
+    img = 4095 - raw.reshape(JSRT_SIDE, JSRT_SIDE).astype(np.float32)
+    return (img * (255.0 / 4095.0) + 0.5).astype(np.uint8)
+
+
+def read_dicom(path: str | Path) -> np.ndarray:
+    """Read a monochrome DICOM radiograph (needs the optional ``pydicom`` extra)."""
+    try:
+        import pydicom
+    except ImportError as err:  # pragma: no cover - depends on the user's environment
+        raise BadImage(f"{path}: reading DICOM needs pydicom (pip install 'cxr[dicom]')") from err
+    ds = pydicom.dcmread(path)
+    interpretation = str(getattr(ds, "PhotometricInterpretation", ""))
+    if interpretation not in ("MONOCHROME1", "MONOCHROME2"):
+        raise BadImage(f"{path}: photometric interpretation {interpretation!r} is not monochrome")
+    pixels = ds.pixel_array.astype(np.float32)
+    lo, hi = float(pixels.min()), float(pixels.max())
+    img = (pixels - lo) / max(hi - lo, 1.0)
+    if interpretation == "MONOCHROME1":
+        img = 1.0 - img
+    return (img * 255.0 + 0.5).astype(np.uint8)

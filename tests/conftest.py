@@ -1,0 +1,61 @@
+"""Shared fixtures: paths, the real NIH sample, and running the real workflow in a temp dir."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+#: The real NIH sample lives beside the checkout (never inside it).
+REAL_NIH = REPO.parent / "shared" / "real" / "nih"
+
+
+@pytest.fixture
+def real_nih() -> Path:
+    """The 51 real NIH images with their label rows; skipped where the sample is absent."""
+    if not (REAL_NIH / "Data_Entry_2017_v2020.csv").exists():
+        pytest.skip(f"real NIH sample not found at {REAL_NIH} (it is not shipped with cxr)")
+    return REAL_NIH
+
+
+def tiny_params() -> dict:
+    """The tiny workflow configuration of tests/workflow/params.yaml."""
+    return yaml.safe_load((REPO / "tests" / "workflow" / "params.yaml").read_text())
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty working directory holding the tiny params.yaml."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    return tmp_path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile in ``workdir`` (its params.yaml is the config)."""
+    cmd = [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(workdir), "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if check and proc.returncode != 0:
+        logs = "\n".join(p.read_text()[-3000:] for p in sorted(workdir.glob("logs/**/*.log")))
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{proc.stderr[-4000:]}\n{logs}")
+    return proc
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
