@@ -8,6 +8,7 @@ so every step can also be run by hand.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -49,6 +50,40 @@ def _gallery(args: argparse.Namespace) -> None:
     log.info("wrote %s", args.out)
 
 
+def _preprocess(args: argparse.Namespace) -> None:
+    from cxr.preprocess import preprocess
+    from cxr.transforms import Preset
+
+    preset = Preset.from_dict(json.loads(args.preset_json))
+    stats = preprocess(args.index, args.root, preset, args.out, workers=args.workers)
+    log.info(
+        "%d images -> %s (mean %.4f, std %.4f, %d rejected)",
+        stats["images"],
+        args.out,
+        stats["mean"],
+        stats["std"],
+        stats["rejected"],
+    )
+
+
+def _split(args: argparse.Namespace) -> None:
+    from cxr.split_io import write_splits
+    from cxr.splits import Scheme
+
+    scheme = Scheme.from_dict(json.loads(args.scheme_json), seed=args.seed)
+    counts = write_splits(args.data, scheme, args.out)
+    log.info("split %s: %s", args.out, counts)
+
+
+def _check_leakage(args: argparse.Namespace) -> None:
+    from cxr.split_io import check_split_file
+
+    report = check_split_file(args.split, args.data, args.out)
+    log.info(
+        "no leakage in %s: %s", args.split, {k: v["overlap"] for k, v in report["splits"].items()}
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cxr", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -71,6 +106,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--summary", type=Path, default=None, help="summary JSON (default: beside the index)"
     )
     p.set_defaults(func=_ingest)
+
+    p = sub.add_parser("preprocess", help="decode every image once into a compact tensor file")
+    p.add_argument("--index", type=Path, required=True, help="index written by cxr ingest")
+    p.add_argument("--root", type=Path, required=True, help="dataset root the index paths use")
+    p.add_argument(
+        "--preset-json",
+        required=True,
+        help='preset, e.g. {"size": 224, "steps": ["equalize", "median3", "resize"]}',
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (replaced)")
+    p.add_argument("--workers", type=int, default=1, help="decoding processes")
+    p.set_defaults(func=_preprocess)
+
+    p = sub.add_parser("split", help="leak-proof train/val/test assignment of a dataset")
+    p.add_argument("--data", type=Path, required=True, help="folder written by cxr preprocess")
+    p.add_argument(
+        "--scheme-json", required=True, help='e.g. {"method": "random", "ratios": [0.7, 0.2, 0.1]}'
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed unless the scheme sets its own")
+    p.add_argument("--out", type=Path, required=True, help="split table to write (.parquet)")
+    p.set_defaults(func=_split)
+
+    p = sub.add_parser("check-leakage", help="fail if a patient or an image crosses splits")
+    p.add_argument("--split", type=Path, required=True, help="table written by cxr split")
+    p.add_argument("--data", type=Path, required=True, help="folder written by cxr preprocess")
+    p.add_argument("--out", type=Path, required=True, help="report to write (.json)")
+    p.set_defaults(func=_check_leakage)
 
     p = sub.add_parser("gallery", help="figure of sample images per dataset with labels and boxes")
     p.add_argument(

@@ -177,5 +177,6 @@ def write_index(
 
 
 def read_index(path: str | Path) -> pd.DataFrame:
-    """Read an index written by :func:`write_index`."""
-    return pd.read_parquet(path)
+    """Read an index written by :func:`write_index`, with the core column dtypes."""
+    index = pd.read_parquet(path)
+    return index.astype({c: t for c, t in CORE_COLUMNS.items() if c in index})

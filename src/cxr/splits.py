@@ -1,0 +1,228 @@
+"""`cxr split`: leak-proof train / validation / test assignments, stored as data.
+
+Every image belongs to a *group* that must never cross splits: its patient where the dataset
+has patient ids (NIH, MURA), otherwise its duplicate group (exact and near-duplicate images by
+perceptual hash of the preprocessed tensor). Methods:
+
+- ``official``: the dataset's own split (NIH train_val/test lists, MURA train/valid, the
+  ImageFolder split folders), validation carved from the training part by group;
+- ``random``: seeded ratios (e.g. 0.7/0.2/0.1), stratified by label where possible;
+- ``balanced``: seed 000's NIH nodule split, balanced positive/negative validation and test;
+- ``kfold``: k stratified group folds; fold i tests on fold i, validates on fold i+1.
+
+The output has one row per image: ``image_id``, ``group``, ``patient_id``, and one split column
+per assignment (``split``, or ``fold_0`` ... ``fold_{k-1}``) holding train / val / test /
+unused ("unused": kept out on purpose, e.g. to balance seed 000's test set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cxr.dedup import duplicate_groups
+from cxr.index import finding_columns
+
+SPLITS = ("train", "val", "test")
+UNUSED = "unused"
+METHODS = ("official", "random", "balanced", "kfold")
+_OFFICIAL = {
+    "train": "train",
+    "train_val": "train",
+    "val": "val",
+    "valid": "test",
+    "validation": "val",
+    "test": "test",
+}
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How to split, as written in params.yaml under ``split.<dataset>.<name>``."""
+
+    method: str
+    ratios: tuple[float, ...] = (0.7, 0.1, 0.2)
+    val_fraction: float = 0.1
+    folds: int = 10
+    label: str = ""
+    val_positives: float = 0.163
+    test_positives: float = 0.042
+    seed: int = 0
+    near_duplicate_bits: int = 12
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown split method {self.method!r}; choose one of {METHODS}")
+        if self.method == "random" and (
+            len(self.ratios) != 3 or abs(sum(self.ratios) - 1) > 1e-6 or min(self.ratios) < 0
+        ):
+            raise ValueError(f"ratios must be 3 non-negative numbers summing to 1: {self.ratios}")
+
+    @classmethod
+    def from_dict(cls, cfg: dict, seed: int = 0) -> Scheme:
+        cfg = {"seed": seed, **cfg}
+        if "ratios" in cfg:
+            cfg["ratios"] = tuple(cfg["ratios"])
+        return cls(**cfg)
+
+
+def groups_of(index: pd.DataFrame, hashes: np.ndarray | None, max_bits: int) -> pd.Series:
+    """The group of every image: ``patient:<id>``, else ``dup:<component>`` of its hash."""
+    patients = index["patient_id"]
+    if patients.notna().all():
+        return ("patient:" + patients.astype(str)).astype(object).rename("group")
+    if hashes is None:
+        raise ValueError("this dataset has no patient ids: duplicate hashes are needed")
+    components = duplicate_groups(hashes, max_bits)
+    groups = [
+        f"dup:{c}" if pd.isna(p) else f"patient:{p}"
+        for p, c in zip(patients.tolist(), components, strict=True)
+    ]
+    return pd.Series(groups, index=index.index, name="group", dtype=object)
+
+
+def label_matrix(index: pd.DataFrame) -> np.ndarray:
+    """Per-image targets to stratify on: finding columns (NaN as 0) or one-hot classes."""
+    findings = finding_columns(index)
+    if findings:
+        return np.nan_to_num(index[findings].to_numpy(float))
+    if index["label"].notna().any():
+        return pd.get_dummies(index["label"]).to_numpy(float)
+    return np.zeros((len(index), 0))
+
+
+def assign_groups(
+    groups: pd.Series, labels: np.ndarray, ratios: tuple[float, ...], seed: int
+) -> np.ndarray:
+    """Greedy stratified group assignment to ``len(ratios)`` parts; returns a part per image.
+
+    Groups are visited largest first (ties in a seeded random order); each goes to the part
+    furthest below its target share of the group's positive labels, or of images when the
+    group has none. Large cohorts land within one group of the target ratios.
+    """
+    codes, uniques = pd.factorize(groups)
+    n_groups = len(uniques)
+    sizes = np.bincount(codes, minlength=n_groups).astype(float)
+    positives = np.zeros((n_groups, labels.shape[1]))
+    np.add.at(positives, codes, labels)
+    target = np.asarray(ratios, float)[:, None]
+    want_images, want_pos = target * sizes.sum(), target * positives.sum(axis=0)
+    have_images, have_pos = np.zeros(len(ratios)), np.zeros((len(ratios), labels.shape[1]))
+    rng = np.random.default_rng(seed)
+    order = sorted(rng.permutation(n_groups), key=lambda g: -sizes[g])
+    part_of_group = np.empty(n_groups, int)
+    for g in order:
+        has = positives[g] > 0
+        if has.any():
+            deficit = ((want_pos[:, has] - have_pos[:, has]) / want_pos[:, has]).sum(axis=1)
+        else:
+            deficit = (want_images[:, 0] - have_images) / np.maximum(want_images[:, 0], 1)
+        deficit[target[:, 0] == 0] = -np.inf
+        part = int(np.argmax(deficit))
+        part_of_group[g] = part
+        have_images[part] += sizes[g]
+        have_pos[part] += positives[g]
+    return part_of_group[codes]
+
+
+def split_official(index: pd.DataFrame, groups: pd.Series, scheme: Scheme) -> pd.Series:
+    """The dataset's own split; validation carved by group from a train part that lacks one."""
+    source = index["source_split"].str.lower().map(_OFFICIAL)
+    if source.isna().all():
+        raise ValueError(
+            "this dataset has no official split (no source_split); use method random or kfold"
+        )
+    split = source.fillna(UNUSED)
+    if not (split == "val").any() and scheme.val_fraction > 0:
+        train = split == "train"
+        parts = assign_groups(
+            groups[train],
+            label_matrix(index[train]),
+            (1 - scheme.val_fraction, scheme.val_fraction),
+            scheme.seed,
+        )
+        split[train] = np.where(parts == 1, "val", "train")
+    return split
+
+
+def split_random(index: pd.DataFrame, groups: pd.Series, scheme: Scheme) -> pd.Series:
+    parts = assign_groups(groups, label_matrix(index), scheme.ratios, scheme.seed)
+    return pd.Series(np.asarray(SPLITS)[parts], index=index.index)
+
+
+def split_kfold(index: pd.DataFrame, groups: pd.Series, scheme: Scheme) -> pd.DataFrame:
+    """``fold_i`` columns: test on fold i, validate on fold i+1, train on the rest."""
+    k = scheme.folds
+    if k < 3:
+        raise ValueError(f"k-fold needs at least 3 folds (train, val, test), got {k}")
+    fold = assign_groups(groups, label_matrix(index), (1 / k,) * k, scheme.seed)
+    columns = {}
+    for i in range(k):
+        col = np.full(len(index), "train", dtype=object)
+        col[fold == i] = "test"
+        col[fold == (i + 1) % k] = "val"
+        columns[f"fold_{i}"] = col
+    return pd.DataFrame(columns, index=index.index)
+
+
+def split_balanced(index: pd.DataFrame, groups: pd.Series, scheme: Scheme) -> pd.Series:
+    """Seed 000: validation and test with as many negatives as positives of ``label``.
+
+    Positive groups (any positive image) are drawn at random until validation and test hold
+    their share of the positive images; negative-only groups are drawn until each side has as
+    many negative images. Images of a chosen group that would unbalance a side are "unused".
+    """
+    column = f"finding_{scheme.label}"
+    if column not in index:
+        raise ValueError(f"balanced split: no finding {scheme.label!r} in this dataset")
+    positive = index[column].fillna(0).to_numpy() == 1
+    group_has_pos = pd.Series(positive, index=index.index).groupby(groups).transform("any")
+    rng = np.random.default_rng(scheme.seed)
+    split = pd.Series("train", index=index.index, dtype=object)
+    total_pos = int(positive.sum())
+    quota = {
+        "val": round(scheme.val_positives * total_pos),
+        "test": round(scheme.test_positives * total_pos),
+    }
+    pos_groups = rng.permutation(groups[group_has_pos.to_numpy()].unique())
+    neg_groups = rng.permutation(groups[~group_has_pos.to_numpy()].unique())
+    members = groups.groupby(groups).groups
+    for side in ("val", "test"):
+        got = 0
+        while got < quota[side] and len(pos_groups):
+            g, pos_groups = pos_groups[0], pos_groups[1:]
+            rows = members[g]
+            split[rows] = np.where(positive[index.index.get_indexer(rows)], side, UNUSED)
+            got += int(positive[index.index.get_indexer(rows)].sum())
+        need = got
+        while need > 0 and len(neg_groups):
+            g, neg_groups = neg_groups[0], neg_groups[1:]
+            rows = list(members[g])
+            take, rest = rows[:need], rows[need:]
+            split[take] = side
+            split[rest] = UNUSED
+            need -= len(take)
+    return split
+
+
+def make_splits(
+    index: pd.DataFrame, scheme: Scheme, hashes: np.ndarray | None = None
+) -> pd.DataFrame:
+    """One row per image: ``image_id``, ``group``, ``patient_id`` and the split column(s)."""
+    index = index.reset_index(drop=True)
+    groups = groups_of(index, hashes, scheme.near_duplicate_bits)
+    out = pd.DataFrame(
+        {"image_id": index["image_id"], "group": groups, "patient_id": index["patient_id"]}
+    )
+    if scheme.method == "kfold":
+        return pd.concat([out, split_kfold(index, groups, scheme)], axis=1)
+    method = {"official": split_official, "random": split_random, "balanced": split_balanced}
+    out["split"] = method[scheme.method](index, groups, scheme).to_numpy()
+    return out
+
+
+def split_columns(splits: pd.DataFrame) -> list[str]:
+    """The assignment columns of a split table (``split`` or ``fold_<i>``)."""
+    return [c for c in splits.columns if c == "split" or c.startswith("fold_")]
