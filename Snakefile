@@ -8,6 +8,8 @@ configfile: "params.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/split.smk"
 
 
 rule all:
@@ -17,3 +19,5 @@ rule all:
             "results/metrics/ingest/{dataset}.json", dataset=DATASETS
         ),
         gallery="results/figures/ingest_gallery.png",
+        tensors=preprocessed_targets(),
+        leakage_reports=leakage_reports(),

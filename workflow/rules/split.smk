@@ -1,0 +1,31 @@
+# Leak-proof splits, stored as data -------------------------------------------------------------
+rule split:
+    input:
+        data=hashed_preset_dir,
+    output:
+        "results/splits/{dataset}/{scheme}.parquet",
+    log:
+        "logs/split/{dataset}_{scheme}.log",
+    params:
+        scheme=scheme_json,
+        seed=config["seed"],
+    message:
+        "Splitting {wildcards.dataset} by scheme {wildcards.scheme}"
+    shell:
+        "cxr split --data {input.data} --scheme-json {params.scheme:q} --seed {params.seed}"
+        " --out {output} > {log} 2>&1"
+
+
+# Fail the workflow if a patient or an image crosses splits; else report the split ------------
+rule check_leakage:
+    input:
+        split="results/splits/{dataset}/{scheme}.parquet",
+        data=hashed_preset_dir,
+    output:
+        "results/metrics/splits/{dataset}/{scheme}.json",
+    log:
+        "logs/check_leakage/{dataset}_{scheme}.log",
+    message:
+        "Checking {wildcards.dataset}/{wildcards.scheme} for leakage across splits"
+    shell:
+        "cxr check-leakage --split {input.split} --data {input.data} --out {output} > {log} 2>&1"
