@@ -59,6 +59,19 @@ def rng_for(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng([seed, *key])
 
 
+def scaled_counts(n: int, weights: dict[str, int], minimum: int) -> dict[str, int]:
+    """Split ``n`` in proportion to ``weights`` (largest remainder), each at least ``minimum``."""
+    total = sum(weights.values())
+    quotas = {k: n * w / total for k, w in weights.items()}
+    counts = {k: max(minimum, int(q)) for k, q in quotas.items()}
+    while sum(counts.values()) < n:
+        counts[max(quotas, key=lambda k: quotas[k] - counts[k])] += 1
+    while sum(counts.values()) > n:
+        over = [k for k in counts if counts[k] > minimum]
+        counts[max(over, key=lambda k: counts[k] - quotas[k])] -= 1
+    return counts
+
+
 def parallel_map(
     fn: Callable[[T], R], jobs: Sequence[T] | Iterable[T], desc: str, workers: int | None = None
 ) -> list[R]:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cxr.images import write_gray_png, write_rgb
-from cxr.synth import parallel_map, rng_for
+from cxr.synth import parallel_map, rng_for, scaled_counts
 from cxr.synth.chest import Finding, finding_box, lung_mask, render_chest, sample_anatomy, to_uint8
 
 DEFAULT_N = 400
@@ -94,19 +94,6 @@ def generate(out: Path, n: int, size: int, seed: int, variant: str) -> None:
         rows = [item for item in items if item.cls == cls]
         write_metadata(root / f"{cls}.metadata.xlsx", metadata_frame(cls, rows))
     (root / "README.md.txt").write_text(readme_text(items), encoding="utf-8")
-
-
-def scaled_counts(n: int, weights: dict[str, int], minimum: int) -> dict[str, int]:
-    """Split ``n`` in proportion to ``weights`` (largest remainder), each at least ``minimum``."""
-    total = sum(weights.values())
-    quotas = {k: n * w / total for k, w in weights.items()}
-    counts = {k: max(minimum, int(q)) for k, q in quotas.items()}
-    while sum(counts.values()) < n:
-        counts[max(quotas, key=lambda k: quotas[k] - counts[k])] += 1
-    while sum(counts.values()) > n:
-        over = [k for k in counts if counts[k] > minimum]
-        counts[max(over, key=lambda k: counts[k] - quotas[k])] -= 1
-    return counts
 
 
 def plan_items(n: int, seed: int) -> list[Item]:

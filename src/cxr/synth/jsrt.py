@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from cxr.images import JSRT_SIDE
-from cxr.synth import parallel_map, rng_for
+from cxr.synth import parallel_map, rng_for, scaled_counts
 from cxr.synth.chest import Finding, finding_box, render_chest, sample_anatomy
 
 DEFAULT_N = 247
@@ -92,19 +92,6 @@ def generate(out: Path, n: int, size: int, seed: int, variant: str) -> None:
     plain_cases = [c for c in cases if c.label == "non-nodule"]
     (clinical / "CLNDAT_EN.txt").write_bytes(clndat_text(nodule_cases, table_rng).encode("latin-1"))
     (clinical / "CNNDAT_EN.TXT").write_bytes(cnndat_text(plain_cases, table_rng).encode("latin-1"))
-
-
-def scaled_counts(n: int, weights: dict[str, int], minimum: int) -> dict[str, int]:
-    """Split ``n`` in proportion to ``weights`` (largest remainder), each at least ``minimum``."""
-    total = sum(weights.values())
-    quotas = {k: n * w / total for k, w in weights.items()}
-    counts = {k: max(minimum, int(q)) for k, q in quotas.items()}
-    while sum(counts.values()) < n:
-        counts[max(quotas, key=lambda k: quotas[k] - counts[k])] += 1
-    while sum(counts.values()) > n:
-        over = [k for k in counts if counts[k] > minimum]
-        counts[max(over, key=lambda k: counts[k] - quotas[k])] -= 1
-    return counts
 
 
 def plan_cases(n: int, seed: int) -> list[Case]:
