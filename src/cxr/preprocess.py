@@ -48,26 +48,44 @@ class _Job:
     mode: str
 
 
-def _process_one(args: tuple[_Job, Preset]) -> tuple[int, np.ndarray | None, str]:
-    """Worker: decode and preprocess one image; returns (row, image or None, error)."""
-    job, preset = args
+@dataclass(frozen=True)
+class _Done:
+    """A worker's result: the image (None if it failed) and its pixel sums, or the error."""
+
+    row: int
+    image: np.ndarray | None
+    total: float = 0.0
+    total_sq: float = 0.0
+    error: str = ""
+
+
+_PRESET: Preset | None = None  # set once per worker process
+
+
+def _init_worker(preset: Preset) -> None:
+    global _PRESET
+    _PRESET = preset
+
+
+def _process_one(job: _Job) -> _Done:
+    """Worker: decode and preprocess one image; sums are taken here, off the parent's core."""
     try:
-        return job.row, apply_preset(read_gray(job.path, job.mode), preset), ""
+        img = apply_preset(read_gray(job.path, job.mode), _PRESET)
     except BadImage as err:
-        return job.row, None, str(err)
+        return _Done(job.row, None, error=str(err))
     except Exception as err:  # any decoder failure is reported for its file, not fatal
-        return job.row, None, f"{job.path}: {type(err).__name__}: {err}"
+        return _Done(job.row, None, error=f"{job.path}: {type(err).__name__}: {err}")
+    flat = img.ravel().astype(np.float64)
+    return _Done(job.row, img, float(flat.sum()), float(flat @ flat))
 
 
-def _results(
-    jobs: list[_Job], preset: Preset, workers: int
-) -> Iterator[tuple[int, np.ndarray | None, str]]:
-    tasks = ((job, preset) for job in jobs)
+def _results(jobs: list[_Job], preset: Preset, workers: int) -> Iterator[_Done]:
     if workers <= 1:
-        yield from map(_process_one, tasks)
+        _init_worker(preset)
+        yield from map(_process_one, jobs)
         return
-    with get_context("fork").Pool(workers) as pool:
-        yield from pool.imap(_process_one, tasks, chunksize=8)
+    with get_context("fork").Pool(workers, _init_worker, (preset,)) as pool:
+        yield from pool.imap(_process_one, jobs, chunksize=16)
 
 
 def preprocess(
@@ -94,16 +112,17 @@ def preprocess(
             unit="img",
             mininterval=2.0,
         )
-        for row, img, error in bar:
-            if img is None:
-                kept[row] = False
-                rejected.append((index["image_id"].iat[row], index["path"].iat[row], error))
-                log.warning("cannot preprocess %s", error)
+        for done in bar:
+            if done.image is None:
+                kept[done.row] = False
+                rejected.append(
+                    (index["image_id"].iat[done.row], index["path"].iat[done.row], done.error)
+                )
+                log.warning("cannot preprocess %s", done.error)
                 continue
-            tensor[row] = img
-            pixels = img.astype(np.float64)
-            total += pixels.sum()
-            total_sq += np.square(pixels).sum()
+            tensor[done.row] = done.image
+            total += done.total
+            total_sq += done.total_sq
         tensor.flush()
         del tensor
         if rejected:

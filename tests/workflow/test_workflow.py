@@ -18,6 +18,7 @@ from PIL import Image
 from cxr.datasets import DATASETS
 from cxr.index import boxes_from_json, finding_columns
 from cxr.ingest import relative_files
+from cxr.transforms import Preset, apply_preset
 
 pytestmark = pytest.mark.workflow
 
@@ -203,24 +204,147 @@ def test_invalid_params_fail_at_parse_time_with_the_key(workdir: Path) -> None:
     assert "downloaded" in proc.stderr and "source" in proc.stderr
 
 
-def test_real_dataset_is_read_from_its_root_and_its_dvc_pointer(
+def test_real_nih_sample_is_ingested_and_preprocessed_through_the_rules(
     workdir: Path, real_nih: Path
 ) -> None:
-    params = {
-        "seed": 0,
-        "datasets": {
-            "nih": {**tiny_params()["datasets"]["nih"], "source": "real", "root": "data/raw/nih"}
-        },
-    }
+    params = tiny_params()
+    params["datasets"] = {"nih": {**params["datasets"]["nih"], "source": "real"}}
+    params["preprocess"]["build"] = {"nih": ["tiny_eq"]}
+    params["split"] = {"nih": {"random": {"method": "random", "ratios": [0.6, 0.2, 0.2]}}}
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.copytree(real_nih, workdir / "data" / "raw" / "nih")
     snakemake(workdir)
+
     index = pd.read_parquet(workdir / "results" / "ingest" / "nih" / "index.parquet")
     assert len(index) == 51
-    assert (workdir / "data" / "raw" / "nih.dvc").exists() is False
-    (workdir / "data" / "raw" / "nih.dvc").write_text("outs:\n- md5: 0\n  path: nih\n")
+    row = index.set_index("image_id").loc["00000100_000.png"]
+    assert [c for c in finding_columns(index) if row[c] == 1] == [
+        "finding_Atelectasis",
+        "finding_Effusion",
+        "finding_Infiltration",
+    ]
+    assert (index["mode"] == "RGBA").sum() == 6
+    assert index["boxes"].notna().sum() == 12
+
+    out = workdir / "results" / "preprocessed" / "nih" / "tiny_eq"
+    tensor = np.load(out / "images.npy", mmap_mode="r")
+    pre = pd.read_parquet(out / "index.parquet")
+    assert tensor.shape == (51, 32, 32)
+    preset = Preset.from_dict(params["preprocess"]["presets"]["tiny_eq"])
+    for r in pre[pre["mode"] == "RGBA"].itertuples():
+        gray = np.asarray(Image.open(real_nih / r.path).convert("L"))
+        assert np.array_equal(tensor[r.tensor_row], apply_preset(gray, preset)), r.image_id
+
+    pointer = workdir / "data" / "raw" / "nih.dvc"
+    pointer.write_text("outs:\n- md5: 0\n  path: nih\n")  # as `dvc add data/raw/nih` would
     dry = snakemake(workdir, "-n").stdout
-    assert "ingest" in dry and "nih.dvc" in dry
+    assert "ingest" in dry
+    assert "data/raw/nih.dvc" in dry
+
+
+# --- preprocess, split and leakage rules -------------------------------------------------------
+
+
+def built_presets() -> list[tuple[str, str]]:
+    build = tiny_params()["preprocess"]["build"]
+    return [(d, p) for d, presets in build.items() for p in presets]
+
+
+@pytest.mark.parametrize(("dataset", "preset"), built_presets())
+def test_preprocess_writes_the_tensor_index_and_stats(
+    built: Path, dataset: str, preset: str
+) -> None:
+    folder = built / "results" / "preprocessed" / dataset / preset
+    size = tiny_params()["preprocess"]["presets"][preset]["size"]
+    tensor = np.load(folder / "images.npy", mmap_mode="r")
+    index = pd.read_parquet(folder / "index.parquet")
+    ingest_index, _m, _s = ingested(built, dataset)
+    rejected = pd.read_csv(folder / "rejected.csv")
+    assert tensor.shape == (len(index), size, size)
+    assert tensor.dtype == np.uint8
+    assert len(index) + len(rejected) == len(ingest_index)
+    kept = ingest_index[~ingest_index["image_id"].isin(rejected["image_id"])]
+    assert index["image_id"].tolist() == kept["image_id"].tolist()
+    assert float(tensor.std()) > 0
+    stats = json.loads((folder / "stats.json").read_text())
+    assert 0 < stats["mean"] < 1
+    assert 0 < stats["std"] < 0.5
+    for row in index.dropna(subset=["boxes"]).itertuples():
+        for box in boxes_from_json(row.boxes):
+            assert 0 <= box["x"] <= box["x"] + box["w"] <= size
+            assert 0 <= box["y"] <= box["y"] + box["h"] <= size
+
+
+def leakage_reports_of(built: Path) -> list[Path]:
+    return sorted((built / "results" / "metrics" / "splits").rglob("*.json"))
+
+
+def test_every_split_has_a_clean_leakage_report(built: Path) -> None:
+    schemes = tiny_params()["split"]
+    reports = leakage_reports_of(built)
+    assert len(reports) == sum(len(s) for s in schemes.values())
+    for path in reports:
+        report = json.loads(path.read_text())
+        for column in report["splits"].values():
+            assert column["overlap"] == {"patients": 0, "groups": 0, "identical_images": 0}
+            assert sum(side["images"] for side in column["sides"].values()) == report["images"]
+
+
+def test_nih_official_split_keeps_the_official_test_list(built: Path) -> None:
+    splits = pd.read_parquet(built / "results" / "splits" / "nih" / "official.parquet")
+    listed = set((synthetic(built, "nih") / "test_list.txt").read_text().split())
+    in_test = set(splits.loc[splits["split"] == "test", "image_id"])
+    assert in_test == listed & set(splits["image_id"])
+    assert set(splits["split"]) == {"train", "val", "test"}
+
+
+def test_jsrt_kfold_tests_each_case_once(built: Path) -> None:
+    splits = pd.read_parquet(built / "results" / "splits" / "jsrt" / "cv3.parquet")
+    folds = [c for c in splits.columns if c.startswith("fold_")]
+    assert len(folds) == 3
+    assert ((splits[folds] == "test").sum(axis=1) == 1).all()
+
+
+def test_a_planted_leak_fails_the_workflow_and_names_the_patient(
+    built: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(built, work, symlinks=True)
+    split_file = work / "results" / "splits" / "nih" / "official.parquet"
+    splits = pd.read_parquet(split_file)
+    counts = splits.groupby("patient_id")["image_id"].transform("size")
+    row = splits.index[(splits["split"] == "train") & (counts > 1)][0]
+    patient = splits.loc[row, "patient_id"]
+    splits.loc[row, "split"] = "test"
+    splits.to_parquet(split_file, index=False)
+    report = work / "results" / "metrics" / "splits" / "nih" / "official.json"
+
+    proc = snakemake(
+        work,
+        str(report.relative_to(work)),
+        "--force",
+        "--allowed-rules",
+        "check_leakage",
+        check=False,
+    )
+    log = (work / "logs" / "check_leakage" / "nih_official.log").read_text()
+    assert proc.returncode != 0
+    assert f"patient {patient} is in" in log
+    assert not report.exists()
+
+
+def test_editing_one_preset_reruns_only_its_tensors(built: Path) -> None:
+    params = tiny_params()
+    params["preprocess"]["presets"]["tiny_pad"]["size"] = 20
+    (built / "params.yaml").write_text(yaml.safe_dump(params))
+    try:
+        out = snakemake(built, "-n").stdout
+    finally:
+        (built / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
+    jobs.pop("total", None)
+    # jsrt, mura and xray_types use tiny_pad; mura's and xray_types' splits hash it
+    assert jobs == {"preprocess": "3", "split": "2", "check_leakage": "2", "all": "1"}
 
 
 @pytest.mark.slow
