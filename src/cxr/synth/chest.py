@@ -25,7 +25,12 @@ How the phantom works:
   and their boxes enclose the changed shapes.
 - ``render_chest`` draws two seeds from ``rng`` up front (noise, findings), always the same
   number, so one anatomy rendered with and without a finding differs only around the finding.
-  Each finding gets its own stream; its severity (contrast, extent) is drawn from it.
+  Each finding gets its own stream; its severity (density, width) is drawn from it, while its
+  extent comes from the box that ``finding_box`` drew.
+- Boxes come from the normal anatomy. A Cardiomegaly box fixes the enlarged heart's width (the
+  renderer scales the heart to fill it). Emphysema lowers the diaphragm by a fixed amount; other
+  findings of the same image stay inside their boxes, which then sit a little higher in the lung.
+- ``lung_mask`` is the normal anatomy's lung fields (heart excluded); findings do not change it.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ class Anatomy:
     base: float  # right hemidiaphragm dome y (the left dome sits slightly lower)
     half_w: float  # midline to lateral lung wall
     dome: float  # depth of the costophrenic angles below the domes
+    rib_gap: float  # vertical spacing of ribs and vertebrae
     heart_w: float  # transverse cardiac diameter
     heart_h: float
     heart_tilt: float  # degrees, apex down towards image right
@@ -131,7 +137,7 @@ def sample_anatomy(
     half_w = 0.33 * scale
     height = 0.50 * scale * _clipped(rng, 1, 0.05, 0.12) * (0.93 if ap else 1.0)
     top = 0.17 + (1 - scale) * 0.3 + _clipped(rng, 0, 0.015, 0.035)
-    ctr = rng.uniform(0.37, 0.47) + 0.04 * (1 - child)
+    ctr = rng.uniform(0.38, 0.5) + 0.04 * (1 - child)
     heart_w = 2 * half_w * ctr * (1.12 if ap else 1.0)
     return Anatomy(
         view=view,
@@ -142,6 +148,7 @@ def sample_anatomy(
         base=top + height,
         half_w=half_w,
         dome=float(rng.uniform(0.04, 0.07)),
+        rib_gap=height / 8.6,
         heart_w=heart_w,
         heart_h=heart_w * float(rng.uniform(0.62, 0.75)),
         heart_tilt=float(rng.uniform(15, 30)),
@@ -174,7 +181,7 @@ def _cp_y(a: Anatomy, side: int) -> float:
     return _dome_y(a, side) + a.dome
 
 
-def _lat_d(a: Anatomy, t: np.ndarray | float, side: int) -> np.ndarray | float:
+def _lat_d(a: Anatomy, t: np.ndarray | float) -> np.ndarray:
     """Midline distance of the lateral lung wall at height fraction t (0 apex, 1 CP angle)."""
     d_apex = 0.4 * a.half_w
     return d_apex + (a.half_w - d_apex) * (1 - (1 - np.asarray(t)) ** 3) ** 0.8
@@ -188,7 +195,7 @@ def _lung_outline(a: Anatomy, side: int, k: int = 28) -> np.ndarray:
     """Canonical polygon (x, y) of one lung field including the part behind the heart."""
     cp, dome = _cp_y(a, side), _dome_y(a, side)
     t = np.linspace(0, 1, k)
-    lateral = np.stack([_lat_d(a, t, side), a.top + t * (cp - a.top)], 1)
+    lateral = np.stack([_lat_d(a, t), a.top + t * (cp - a.top)], 1)
     d_card = a.med_w + 0.012
     d_peak = 0.55 * a.half_w
     dd = np.linspace(a.half_w, d_card, k)[1:]
@@ -199,7 +206,7 @@ def _lung_outline(a: Anatomy, side: int, k: int = 28) -> np.ndarray:
     my = np.linspace(diaphragm[-1, 1], apex_y, k // 2)[1:]
     medial = np.stack([a.med_w + 0.012 * (my - apex_y) / (a.base - a.top), my], 1)
     s = np.linspace(0, 1, k // 2)[1:-1]
-    d_apex = float(_lat_d(a, 0.0, side))
+    d_apex = float(_lat_d(a, 0.0))
     cap = np.stack(
         [a.med_w + (d_apex - a.med_w) * np.sin(s * np.pi / 2), apex_y - (apex_y - a.top) * s**0.6],
         1,
@@ -300,11 +307,9 @@ def _canon_rect(a: Anatomy, x0: float, y0: float, x1: float, y1: float) -> Box:
 
 def _in_lung(a: Anatomy, side: int, x: float, y: float) -> bool:
     p = (float(x), float(y))
-    if cv2.pointPolygonTest(_lung_outline(a, side).astype(np.float32), p, False) <= 0:
-        return False
-    if side > 0 and cv2.pointPolygonTest(_heart_outline(a).astype(np.float32), p, False) >= 0:
-        return False
-    return True
+    in_lung = cv2.pointPolygonTest(_lung_outline(a, side).astype(np.float32), p, False) > 0
+    in_heart = cv2.pointPolygonTest(_heart_outline(a).astype(np.float32), p, False) >= 0
+    return in_lung and not in_heart
 
 
 def _lung_point(
@@ -318,7 +323,7 @@ def _lung_point(
     for _ in range(40):
         t, lat = rng.uniform(*t_range), rng.uniform(*l_range)
         y = a.top + t * (_cp_y(a, side) - a.top)
-        d = a.med_w + lat * (float(_lat_d(a, t, side)) - a.med_w)
+        d = a.med_w + lat * (float(_lat_d(a, t)) - a.med_w)
         x = a.cx + side * d
         if _in_lung(a, side, x, y):
             return x, y
@@ -326,8 +331,8 @@ def _lung_point(
 
 
 def _emphysema_anatomy(a: Anatomy) -> Anatomy:
-    """Hyperinflated chest: lower, flatter diaphragm and slightly wider lungs."""
-    return replace(a, base=a.base + 0.045, dome=a.dome * 0.45, half_w=a.half_w * 1.03)
+    """Hyperinflated chest: a lower, flatter diaphragm."""
+    return replace(a, base=a.base + 0.045, dome=a.dome * 0.45)
 
 
 def _side(rng: np.random.Generator) -> int:
@@ -372,15 +377,15 @@ def _heart_box(a: Anatomy, k: float) -> Box:
 
 
 def _box_cardiomegaly(a: Anatomy, rng: np.random.Generator) -> Box:
-    target_ctr = rng.uniform(0.53, 0.68)
-    k = max(target_ctr / a.ctr, 1.12)
+    target_ctr = rng.uniform(0.5, 0.63)
+    k = max(target_ctr / a.ctr, 1.06)
     return _heart_box(a, k)
 
 
 def _box_pneumothorax(a: Anatomy, rng: np.random.Generator) -> Box:
     side = _side(rng)
-    h = (_cp_y(a, side) - a.top) * rng.uniform(0.3, 0.65)
-    x_lat, x_med = a.cx + side * (a.half_w + 0.012), a.cx + side * 0.7 * float(_lat_d(a, 0, side))
+    h = (_cp_y(a, side) - a.top) * rng.uniform(0.35, 0.75)
+    x_lat, x_med = a.cx + side * (a.half_w + 0.012), a.cx + side * 0.7 * float(_lat_d(a, 0))
     return _canon_rect(a, min(x_lat, x_med), a.top - 0.012, max(x_lat, x_med), a.top + h)
 
 
@@ -431,13 +436,13 @@ def _box_hernia(a: Anatomy, rng: np.random.Generator) -> Box:
 def _box_pleural_thickening(a: Anatomy, rng: np.random.Generator) -> Box:
     side = _side(rng)
     if rng.random() < 0.35:  # apical cap
-        d_apex = float(_lat_d(a, 0.0, side))
+        d_apex = float(_lat_d(a, 0.0))
         x0, x1 = a.cx + side * 0.5 * a.med_w, a.cx + side * (d_apex + 0.07)
         return _canon_rect(a, min(x0, x1), a.top - 0.012, max(x0, x1), a.top + 0.07)
     t0 = rng.uniform(0.15, 0.5)
     t1 = min(t0 + rng.uniform(0.2, 0.4), 0.9)
     y0, y1 = (a.top + t * (_cp_y(a, side) - a.top) for t in (t0, t1))
-    d = float(_lat_d(a, t1, side))
+    d = float(_lat_d(a, t1))
     x_lat, x_med = a.cx + side * (a.half_w + 0.012), a.cx + side * (d - 0.07)
     return _canon_rect(a, min(x_lat, x_med), y0, max(x_lat, x_med), y1)
 
@@ -483,12 +488,12 @@ _BOXERS: dict[str, Callable[[Anatomy, np.random.Generator], Box]] = {
 # --------------------------------------------------------------------------- lung mask
 
 
-def _lung_canvas(a: Anatomy, n: int, heart_k: float = 1.0) -> np.ndarray:
+def _lung_canvas(a: Anatomy, n: int, heart: np.ndarray | None = None) -> np.ndarray:
     """uint8 mask of the visible lung fields (heart and aortic knob excluded)."""
     canvas = np.zeros((n, n), np.uint8)
     for side in (-1, 1):
         _fill(canvas, _place(a, _lung_outline(a, side)), 1)
-    _fill(canvas, _place(a, _heart_outline(a, heart_k)), 0)
+    _fill(canvas, _place(a, _heart_outline(a) if heart is None else heart), 0)
     _fill(canvas, _place(a, _aortic_knob(a)), 0)
     return canvas
 
@@ -552,19 +557,19 @@ def _rib_curves(a: Anatomy, k: int = 16) -> np.ndarray:
     """Canonical posterior ribs (20, k, 2): each rises briefly from the spine, then slopes and
     curls down laterally, ending about two interspaces below its head."""
     s = np.linspace(0, 1, k)[None, :]
-    gap = (a.base - a.top) / 8.6
+    gap = a.rib_gap
     heads = a.top - 0.035 + np.arange(10)[:, None] * gap
     reach = (a.half_w + 0.015) * np.array([0.75, 0.9, *[1.0] * 8])[:, None]
     d = 0.02 + (reach - 0.02) * s**0.85
-    y = heads + (gap * 8.6 / 0.5) * (0.13 * s**2.5 - 0.02 * np.sin(np.pi * s))
+    y = heads + (gap * 17.2) * (0.13 * s**2.5 - 0.02 * np.sin(np.pi * s))
     return _mirror(a, d, y)
 
 
 def _anterior_ribs(a: Anatomy) -> np.ndarray:
     """Canonical anterior ribs (20, 3, 2): fainter, running down-medially from the side wall."""
-    gap = (a.base - a.top) / 8.6
+    gap = a.rib_gap
     y = a.top + 0.05 + np.arange(10)[:, None] * gap * 0.95
-    d_lat = _lat_d(a, np.clip((y - a.top) / (a.base - a.top), 0, 1), 1)
+    d_lat = _lat_d(a, np.clip((y - a.top) / (a.base - a.top), 0, 1))
     return _mirror(a, d_lat * np.array([1.0, 0.7, 0.35]), y + np.array([0.0, 0.045, 0.06]))
 
 
@@ -611,7 +616,7 @@ def _scapula(a: Anatomy, side: int) -> np.ndarray:
 def _spine_and_airways(a: Anatomy, n: int) -> np.ndarray:
     """Signed layer: vertebral column (bright), trachea, bronchi and gastric bubble (dark)."""
     layer = np.zeros((n, n), np.float32)
-    gap = (a.base - a.top) / 8.6
+    gap = a.rib_gap
     half = 0.026 * a.half_w / 0.33
     y = a.top - 0.06 + np.arange(-3, 16)[:, None] * gap + np.array([0, 0, 0.8, 0.8]) * gap
     x = a.cx + np.array([-half, half, half, -half])
@@ -677,8 +682,8 @@ def _draw_breasts(a: Anatomy, n: int) -> np.ndarray:
     return cv2.resize(layer, (n, n), interpolation=cv2.INTER_LINEAR)
 
 
-def _build_layers(a: Anatomy, n: int, heart_k: float) -> _Layers:
-    lung = _lung_canvas(a, n, heart_k)
+def _build_layers(a: Anatomy, n: int, heart: np.ndarray) -> _Layers:
+    lung = _lung_canvas(a, n, heart)
     dist = _edge_distance(lung)
     drop = _lung_lucency(a, n, dist)
     soft = _soft_tissue(a, n) - drop + _spine_and_airways(a, n)
@@ -753,6 +758,7 @@ def _opacify(L: _Layers, r: _Region, alpha: np.ndarray, hide: float = 1.0, extra
     alpha = np.clip(alpha, 0, 1).astype(np.float32)
     L.soft[r.ys, r.xs] += alpha * L.drop[r.ys, r.xs] + extra * alpha
     L.vessels[r.ys, r.xs] *= 1 - hide * alpha
+    L.bones[r.ys, r.xs] *= 1 - 0.4 * alpha  # ribs lose contrast against dense lung
 
 
 def _polar(r: _Region) -> tuple[np.ndarray, np.ndarray]:
@@ -770,11 +776,11 @@ def _paint_nodule(L: _Layers, r: _Region, rng: np.random.Generator, s: float, va
         body = _smoothstep(outline - rad, -1.2 / edge_px, 1.2 / edge_px)
         body *= 0.75 + 0.25 * _smooth_noise(rng, r.shape, max(r.shape) / 3)
         body = np.maximum(body, _spicules(r, rng, 0.5) * 0.7)
-        _opacify(L, r, body * (0.45 + 0.5 * s), extra=0.06)
+        _opacify(L, r, body * (0.25 + 0.65 * s), extra=0.05)
     else:
         outline = rng.uniform(0.55, 0.75)
         body = _smoothstep(outline - rad, -0.6 / edge_px, 0.6 / edge_px)
-        _opacify(L, r, body * (0.4 + 0.5 * s), extra=0.05)
+        _opacify(L, r, body * (0.2 + 0.65 * s), extra=0.04)
         if rng.random() < 0.4:  # calcified core
             core = _smoothstep(outline * 0.45 - rad, -0.6 / edge_px, 0.6 / edge_px)
             L.soft[r.ys, r.xs] += core * (0.1 + 0.1 * s)
@@ -815,12 +821,15 @@ def _paint_effusion(L: _Layers, r: _Region, rng: np.random.Generator, s: float, 
 def _paint_pneumothorax(L: _Layers, r: _Region, rng: np.random.Generator, s: float, variant: str):
     dist = L.dist[r.ys, r.xs]
     inside = L.lung_bin[r.ys, r.xs] > 0
-    width = (0.012 + 0.035 * s) * _smoothstep(1 - r.v, 0.0, 0.45) * _smoothstep(r.lateral, 0, 0.3)
+    width = (0.02 + 0.055 * s) * _smoothstep(1 - r.v, 0.0, 0.45) * _smoothstep(r.lateral, 0, 0.3)
     px = 1.0 / L.n
     rim = _smoothstep(width - dist, -px, px) * inside
     line = np.exp(-(((dist - width) / (0.8 * px)) ** 2)) * (width > 2 * px) * inside
     collapsed = inside * (dist > width) * _smoothstep(width, 0, 0.01)
-    L.soft[r.ys, r.xs] += -rim * (0.05 + 0.08 * s) + line * 0.08 + collapsed * 0.03 * s
+    air = 0.75 * (_LUNG_DROP - L.drop[r.ys, r.xs]) + 0.035 + 0.06 * s  # no lung tissue: darker
+    soft = L.soft[r.ys, r.xs]
+    darker = np.maximum(soft - rim * air, np.minimum(soft, 0.1))  # never as black as free air
+    L.soft[r.ys, r.xs] = darker + line * 0.08 + collapsed * 0.04 * s
     L.vessels[r.ys, r.xs] *= 1 - rim
     L.bones[r.ys, r.xs] *= 1 - 0.6 * rim
 
@@ -866,7 +875,7 @@ def _bronchograms(r: _Region, rng: np.random.Generator) -> np.ndarray:
 
 
 def _ipt(p: np.ndarray) -> tuple[int, int]:
-    return int(round(p[0] * 16 - 8)), int(round(p[1] * 16 - 8))
+    return round(float(p[0]) * 16 - 8), round(float(p[1]) * 16 - 8)
 
 
 def _blob_shape(r: _Region, rng: np.random.Generator, ragged: float) -> np.ndarray:
@@ -924,9 +933,9 @@ def _paint_edema(L: _Layers, r: _Region, rng: np.random.Generator, s: float, v: 
     for side in (-1, 1):
         hilum = _region_px(L, r, _place(a, np.array(_hilum(a, side))))
         haze += _gauss_at(r, hilum, 0.1 * n * rng.uniform(0.8, 1.2), 0.13 * n)
-    alpha = np.clip(haze, 0, 1) * (0.3 + 0.4 * s)
+    alpha = np.clip(haze, 0, 1) * (0.03 + 0.35 * s)
     kerley = _kerley_lines(L, r, rng)
-    _opacify(L, r, np.maximum(alpha, kerley * (0.4 + 0.4 * s)) * _edge_fade(r, 0.04), hide=0.4)
+    _opacify(L, r, np.maximum(alpha, kerley * (0.2 + 0.5 * s)) * _edge_fade(r, 0.04), hide=0.4)
 
 
 def _kerley_lines(L: _Layers, r: _Region, rng: np.random.Generator) -> np.ndarray:
@@ -936,7 +945,7 @@ def _kerley_lines(L: _Layers, r: _Region, rng: np.random.Generator) -> np.ndarra
     for side in (-1, 1):
         for t in rng.uniform(0.68, 0.93, int(rng.integers(4, 9))):
             y = a.top + t * (_cp_y(a, side) - a.top)
-            d = float(_lat_d(a, t, side))
+            d = float(_lat_d(a, t))
             length = rng.uniform(0.015, 0.03)
             seg = np.array([(a.cx + side * d, y), (a.cx + side * (d - length), y)])
             p = _region_px(L, r, _place(a, seg))
@@ -946,20 +955,20 @@ def _kerley_lines(L: _Layers, r: _Region, rng: np.random.Generator) -> np.ndarra
 
 def _paint_emphysema(L: _Layers, r: _Region, rng: np.random.Generator, s: float, v: str):
     fade = _edge_fade(r, 0.03)
-    L.soft[r.ys, r.xs] -= fade * L.drop[r.ys, r.xs] * (0.1 + 0.2 * s)
+    L.soft[r.ys, r.xs] -= fade * L.drop[r.ys, r.xs] * (0.05 + 0.2 * s)
     L.vessels[r.ys, r.xs] *= 1 - fade * (0.3 + 0.5 * s)
     for _ in range(int(rng.integers(0, 3))):  # apical bullae
         side = _side(rng)
         x, y = _lung_point(L.anat, side, rng, (0.1, 0.35), (0.3, 0.8))
         c = _region_px(L, r, _place(L.anat, np.array([x, y])))
         rad = rng.uniform(0.02, 0.04) * L.n
-        dist = np.sqrt(np.maximum(_gauss_log(r, c), 0))
+        dist = np.sqrt(_sq_dist(r, c))
         bulla = _smoothstep(rad - dist, -1, 1) * (L.lung_bin[r.ys, r.xs] > 0)
         L.soft[r.ys, r.xs] -= bulla * 0.08 * s
         L.vessels[r.ys, r.xs] *= 1 - bulla
 
 
-def _gauss_log(r: _Region, centre: np.ndarray) -> np.ndarray:
+def _sq_dist(r: _Region, centre: np.ndarray) -> np.ndarray:
     """Squared pixel distance of each region pixel to ``centre``."""
     h, w = r.shape
     x = np.arange(w, dtype=np.float32)[None, :] - centre[0]
@@ -1026,7 +1035,7 @@ def _paint_viral(L: _Layers, r: _Region, rng: np.random.Generator, s: float, v: 
     if n >= 200:  # peribronchial cuffing: walls denser than the lumen
         cv2.polylines(streaks, fixed, False, 0.45, max(1, round(0.004 * n)), cv2.LINE_AA, 4)
     streaks = cv2.GaussianBlur(streaks, (0, 0), max(0.7, 0.003 * n))
-    alpha = streaks * (0.15 + 0.3 * s) + np.clip(haze, 0, 1) * (0.08 + 0.17 * s)
+    alpha = streaks * (0.08 + 0.3 * s) + np.clip(haze, 0, 1) * (0.03 + 0.15 * s)
     _opacify(L, r, alpha * _edge_fade(r, 0.05), hide=0.3)
 
 
@@ -1041,14 +1050,14 @@ def _paint_lung_opacity(L: _Layers, r: _Region, rng: np.random.Generator, s: flo
     _opacify(L, r, body * _edge_fade(r, 0.05) * (0.35 + 0.45 * s))
 
 
-def _paint_nothing(L: _Layers, r: _Region, rng: np.random.Generator, s: float, v: str):
+def _paint_cardiomegaly(L: _Layers, r: _Region, rng: np.random.Generator, s: float, v: str):
     """Cardiomegaly is drawn through the geometry (a wider heart)."""
 
 
 _Painter = Callable[[_Layers, _Region, np.random.Generator, float, str], None]
 _PAINTERS: dict[str, _Painter] = {
     "Atelectasis": _paint_atelectasis,
-    "Cardiomegaly": _paint_nothing,
+    "Cardiomegaly": _paint_cardiomegaly,
     "Consolidation": _paint_consolidation,
     "Edema": _paint_edema,
     "Effusion": _paint_effusion,
@@ -1078,11 +1087,16 @@ def _heart_scale(a: Anatomy, box: Box) -> float:
     return max(k, 1.0)
 
 
-def _effective_anatomy(a: Anatomy, findings: Sequence[Finding]) -> tuple[Anatomy, float]:
-    """Geometry changed by findings: hyperinflation (Emphysema) and heart size (Cardiomegaly)."""
+def _effective_anatomy(a: Anatomy, findings: Sequence[Finding]) -> tuple[Anatomy, np.ndarray]:
+    """Geometry changed by findings: hyperinflation (Emphysema) and heart size (Cardiomegaly).
+
+    Returns the anatomy to draw and its placed heart outline. An enlarged heart keeps the
+    place its box was computed for, even in a hyperinflated chest."""
     names = {f.name for f in findings}
-    heart_k = max((_heart_scale(a, f.box) for f in findings if f.name == "Cardiomegaly"), default=1)
-    return (_emphysema_anatomy(a) if "Emphysema" in names else a), heart_k
+    drawn = _emphysema_anatomy(a) if "Emphysema" in names else a
+    enlarged = [_heart_scale(a, f.box) for f in findings if f.name == "Cardiomegaly"]
+    heart = _heart_outline(a, max(enlarged)) if enlarged else _heart_outline(drawn)
+    return drawn, heart
 
 
 def _display(a: Anatomy, att: np.ndarray) -> np.ndarray:
@@ -1100,8 +1114,8 @@ def render_chest(
     boxes. Deterministic for a given ``rng`` state; draws exactly two seeds from ``rng``."""
     noise_seed, finding_seed = (int(x) for x in rng.integers(0, 2**63 - 1, size=2))
     n = min(size, _WORK_MAX)
-    a, heart_k = _effective_anatomy(anatomy, findings)
-    layers = _build_layers(a, n, heart_k)
+    a, heart = _effective_anatomy(anatomy, findings)
+    layers = _build_layers(a, n, heart)
     for i, f in enumerate(findings):
         frng = np.random.default_rng([finding_seed, i])
         severity = float(frng.uniform(0.0, 1.0))
