@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -75,8 +76,8 @@ def _process_one(job: _Job) -> _Done:
         return _Done(job.row, None, error=str(err))
     except Exception as err:  # any decoder failure is reported for its file, not fatal
         return _Done(job.row, None, error=f"{job.path}: {type(err).__name__}: {err}")
-    flat = img.ravel().astype(np.float64)
-    return _Done(job.row, img, float(flat.sum()), float(flat @ flat))
+    mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(img))
+    return _Done(job.row, img, mean * img.size, (std * std + mean * mean) * img.size)
 
 
 def _results(jobs: list[_Job], preset: Preset, workers: int) -> Iterator[_Done]:
