@@ -17,7 +17,7 @@ from PIL import Image
 
 from cxr.datasets import DATASETS
 from cxr.index import boxes_from_json, finding_columns
-from cxr.ingest import relative_files
+from cxr.ingest.folders import files_under
 from cxr.transforms import Preset, apply_preset
 
 pytestmark = pytest.mark.workflow
@@ -136,7 +136,7 @@ def test_synth_imagefolder6_has_three_splits_of_six_classes(built: Path) -> None
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_ingest_manifest_accounts_for_every_file(built: Path, dataset: str) -> None:
     index, manifest, summary = ingested(built, dataset)
-    on_disk = set(relative_files(synthetic(built, dataset)))
+    on_disk = set(files_under(synthetic(built, dataset)))
     files = manifest[manifest["kind"] == "file"]
     assert set(files["item"]) == on_disk
     assert not files["item"].duplicated().any()
@@ -172,6 +172,14 @@ def test_ingest_nih_rescales_boxes_to_the_file_size(built: Path) -> None:
         if b["x"] == pytest.approx(first["x"] * row["width"] / 1024, abs=0.01)
     )
     assert box["w"] == pytest.approx(first["w"] * row["width"] / 1024, abs=0.01)
+
+
+def test_gallery_shows_one_row_per_dataset(built: Path) -> None:
+    figure = Image.open(built / "results" / "figures" / "ingest_gallery.png")
+    rows = len(tiny_params()["datasets"])
+    assert figure.format == "PNG"
+    assert figure.height > rows * 150  # about 2 inches per dataset row at 110 dpi
+    assert np.asarray(figure.convert("L")).std() > 20  # pictures, not a blank canvas
 
 
 # --- the workflow as a whole -------------------------------------------------------------------

@@ -12,13 +12,15 @@ root) raise :class:`cxr.index.IngestError` naming the file and what is wrong.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from cxr.datasets import dataset_module
 from cxr.index import IngestError, Manifest, build_index, write_index
+from cxr.ingest.folders import files_under
+
+relative_files = files_under  # TEMPORARY alias for modules being migrated
 
 
 def ingest(dataset: str, root: str | Path) -> tuple[pd.DataFrame, Manifest]:
@@ -40,18 +42,9 @@ def ingest(dataset: str, root: str | Path) -> tuple[pd.DataFrame, Manifest]:
 def account_for_all_files(root: Path, manifest: Manifest, dataset: str) -> None:
     """Give every file under ``root`` that the ingester did not mention a manifest entry."""
     seen = {item for kind, item, _s, _r in manifest.rows if kind == "file"}
-    for path in sorted(relative_files(root)):
+    for path in files_under(root):
         if path not in seen:
             manifest.skip("file", path, f"not part of the {dataset} layout")
-
-
-def relative_files(root: Path) -> list[str]:
-    """Every file under ``root``, as "/"-separated paths relative to it (symlinks followed)."""
-    out = []
-    for folder, _dirs, files in os.walk(root, followlinks=True):
-        rel = Path(folder).relative_to(root)
-        out.extend((rel / f).as_posix() for f in files)
-    return out
 
 
 def ingest_to(
