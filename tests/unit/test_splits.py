@@ -194,3 +194,34 @@ def test_content_digest_tells_exact_copies() -> None:
     img = np.arange(16, dtype=np.uint8).reshape(4, 4)
     assert content_digest(img) == content_digest(img.copy())
     assert content_digest(img) != content_digest(img.T)
+
+
+def test_covid_miniature_near_duplicates_are_found_and_kept_together(tmp_path) -> None:
+    from cxr.index import write_index
+    from cxr.ingest import ingest
+    from cxr.preprocess import load_tensor, preprocess
+    from cxr.synth import synthesize
+    from cxr.synth.covid_radiography import plan_items
+    from cxr.transforms import Preset
+
+    root = synthesize("covid_radiography", tmp_path / "covid", n=150, size=64, seed=4)
+    index, manifest = ingest("covid_radiography", root)
+    write_index(index, manifest, tmp_path / "index.parquet")
+    preprocess(tmp_path / "index.parquet", root, Preset(size=64), tmp_path / "t")
+    tensor = load_tensor(tmp_path / "t")
+    index = pd.read_parquet(tmp_path / "t" / "index.parquet")
+    splits = make_splits(
+        index, Scheme("random", ratios=(0.8, 0.1, 0.1)), np.stack([dhash(i) for i in tensor])
+    )
+
+    items = plan_items(150, seed=4)
+    names = {item.index: item.file_name for item in items}
+    pairs = [(names[i.duplicate_of], i.file_name) for i in items if i.duplicate_of is not None]
+    assert len(pairs) == 3
+    group = splits.set_index("image_id")["group"]
+    side = splits.set_index("image_id")["split"]
+    for original, copy in pairs:
+        assert group[original] == group[copy]
+        assert side[original] == side[copy]
+    # distinct phantoms are not merged: only the planted pairs share a group
+    assert group.nunique() == len(group) - len(pairs)

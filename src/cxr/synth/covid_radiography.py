@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,9 @@ DATASET_FOLDER = "COVID-19_Radiography_Dataset"
 CLASS_COUNTS = {"COVID": 3616, "Lung_Opacity": 6012, "Normal": 10192, "Viral Pneumonia": 1345}
 MASK_SIDE = 256
 RGB_FRACTION = 0.02
+#: Share of images that re-publish an earlier image of their class, slightly re-exposed: the real
+#: database collects the same radiographs from several sources, so it holds near-duplicates.
+DUPLICATE_FRACTION = 0.02
 METADATA_COLUMNS = ["FILE NAME", "FORMAT", "SIZE", "URL"]
 #: Source collections and how many images each gave (spec 3.5); paediatric sources flagged.
 SOURCES: dict[str, list[tuple[str, int, bool]]] = {
@@ -76,6 +79,7 @@ class Item:
     url: str
     paediatric: bool
     rgb: bool
+    duplicate_of: int | None = None  # index of the item whose picture this one re-publishes
 
     @property
     def file_name(self) -> str:
@@ -109,6 +113,19 @@ def plan_items(n: int, seed: int) -> list[Item]:
             url, paediatric = sources[number - 1]
             items.append(Item(cls, number, index, seed, url, paediatric, index in rgb))
             index += 1
+    return plant_duplicates(items, rng)
+
+
+def plant_duplicates(items: list[Item], rng: np.random.Generator) -> list[Item]:
+    """Turn a few items into near-duplicates of an earlier original of the same class."""
+    n_dup = round(len(items) * DUPLICATE_FRACTION)
+    candidates = [i for i, item in enumerate(items) if item.number > 1]
+    copies = set(rng.choice(candidates, size=min(n_dup, len(candidates)), replace=False).tolist())
+    for i in sorted(copies):
+        item = items[i]
+        originals = [j.index for j in items[:i] if j.cls == item.cls and j.index not in copies]
+        source = items[int(rng.choice(originals))]
+        items[i] = replace(item, duplicate_of=source.index, paediatric=source.paediatric)
     return items
 
 
@@ -125,7 +142,8 @@ def _source_list(cls: str, count: int, rng: np.random.Generator) -> list[tuple[s
 def _render_item(job: tuple[Item, Path, int]) -> None:
     """Render one chest with its class pattern; write the image and its lung mask."""
     item, root, size = job
-    rng = rng_for(item.seed, item.index)
+    original = item.index if item.duplicate_of is None else item.duplicate_of
+    rng = rng_for(item.seed, original)
     age = rng.uniform(1, 5) if item.paediatric else rng.uniform(20, 85)
     view = "AP" if item.cls in ("COVID", "Lung_Opacity") and rng.random() < 0.4 else "PA"
     anatomy = sample_anatomy(rng, view=view, age=age, sex=str(rng.choice(["M", "F"])))
@@ -133,6 +151,9 @@ def _render_item(job: tuple[Item, Path, int]) -> None:
     if item.cls != "Normal":
         findings.append(Finding(item.cls, finding_box(item.cls, anatomy, rng)))
     image = to_uint8(render_chest(anatomy, findings, size, rng))
+    if item.duplicate_of is not None:  # re-exposed copy: a small brightness change
+        shift = int(rng_for(item.seed, item.index).integers(-6, 7))
+        image = np.clip(image.astype(np.int16) + shift, 0, 255).astype(np.uint8)
     image_path = root / item.cls / "images" / item.file_name
     if item.rgb:
         write_rgb(image_path, image)
