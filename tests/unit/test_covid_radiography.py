@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxr.ingest import ingest, relative_files
+from cxr.ingest import ingest
+from cxr.ingest.folders import files_under
 from cxr.synth import synthesize
 
 N, SIZE, SEED = 12, 64, 3
@@ -114,7 +115,7 @@ def test_litter_unknown_class_and_bad_images(covid_copy: Path) -> None:
     assert "truncated PNG" in status[f"{DATASET}/COVID/images/COVID-2.png"][1]
     assert status[f"{DATASET}/Normal.metadata.xlsx:2"] == ("skipped", "no image file")
     assert status[f"{DATASET}/Normal/masks/Normal-1.png"][0] == "skipped"
-    assert set(status) == set(relative_files(covid_copy)) | {
+    assert set(status) == set(files_under(covid_copy)) | {
         item for kind, item, _s, _r in manifest.rows if kind == "label_row"
     }
 
@@ -134,7 +135,7 @@ def test_older_flat_layout(covid: Path, tmp_path: Path) -> None:
 
 def test_deterministic_for_a_seed(covid: Path, tmp_path: Path) -> None:
     again = synthesize("covid_radiography", tmp_path / "again", n=N, size=SIZE, seed=SEED)
-    files = sorted(relative_files(covid))
-    assert sorted(relative_files(again)) == files
+    files = sorted(files_under(covid))
+    assert sorted(files_under(again)) == files
     for rel in files:
         assert (again / rel).read_bytes() == (covid / rel).read_bytes(), rel

@@ -20,8 +20,6 @@ from cxr.datasets import dataset_module
 from cxr.index import IngestError, Manifest, build_index, write_index
 from cxr.ingest.folders import files_under
 
-relative_files = files_under  # TEMPORARY alias for modules being migrated
-
 
 def ingest(dataset: str, root: str | Path) -> tuple[pd.DataFrame, Manifest]:
     """Ingest ``dataset`` found at ``root``; returns the typed index and its manifest."""
