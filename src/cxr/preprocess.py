@@ -9,9 +9,9 @@ Output folder, per (dataset, preset):
 - ``stats.json``: the dataset's pixel mean and standard deviation (in [0, 1]), the preset, N;
 - ``rejected.csv``: images of the index that could not be decoded, with the reason.
 
-Memory stays bounded whatever N: workers decode and return one small image at a time, and
-the parent writes it straight into the memory-mapped output. The folder appears only when
-everything is written (a failed run leaves nothing).
+Memory stays bounded whatever N: each worker decodes one image at a time and writes it
+straight into the memory-mapped output; only pixel sums travel back to the parent. The folder
+appears only when everything is written (a failed run leaves nothing).
 """
 
 from __future__ import annotations
@@ -51,42 +51,47 @@ class _Job:
 
 @dataclass(frozen=True)
 class _Done:
-    """A worker's result: the image (None if it failed) and its pixel sums, or the error."""
+    """A worker's result: pixel sums of the image it wrote, or why it could not."""
 
     row: int
-    image: np.ndarray | None
+    ok: bool
     total: float = 0.0
     total_sq: float = 0.0
     error: str = ""
 
 
-_PRESET: Preset | None = None  # set once per worker process
+# Set once per worker process: the preset, and the output tensor opened as a memory map.
+# Workers write their images straight into it, so the parent never touches pixels.
+_PRESET: Preset | None = None
+_TENSOR: np.ndarray | None = None
 
 
-def _init_worker(preset: Preset) -> None:
-    global _PRESET
+def _init_worker(preset: Preset, tensor_path: Path) -> None:
+    global _PRESET, _TENSOR
     _PRESET = preset
+    _TENSOR = np.load(tensor_path, mmap_mode="r+")
 
 
 def _process_one(job: _Job) -> _Done:
-    """Worker: decode and preprocess one image; sums are taken here, off the parent's core."""
+    """Worker: decode, preprocess and store one image; returns its pixel sums."""
     try:
         img = apply_preset(read_gray(job.path, job.mode), _PRESET)
     except BadImage as err:
-        return _Done(job.row, None, error=str(err))
+        return _Done(job.row, False, error=str(err))
     except Exception as err:  # any decoder failure is reported for its file, not fatal
-        return _Done(job.row, None, error=f"{job.path}: {type(err).__name__}: {err}")
+        return _Done(job.row, False, error=f"{job.path}: {type(err).__name__}: {err}")
+    _TENSOR[job.row] = img
     mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(img))
-    return _Done(job.row, img, mean * img.size, (std * std + mean * mean) * img.size)
+    return _Done(job.row, True, mean * img.size, (std * std + mean * mean) * img.size)
 
 
-def _results(jobs: list[_Job], preset: Preset, workers: int) -> Iterator[_Done]:
+def _results(jobs: list[_Job], preset: Preset, tensor_path: Path, workers: int) -> Iterator[_Done]:
     if workers <= 1:
-        _init_worker(preset)
+        _init_worker(preset, tensor_path)
         yield from map(_process_one, jobs)
         return
-    with get_context("fork").Pool(workers, _init_worker, (preset,)) as pool:
-        yield from pool.imap(_process_one, jobs, chunksize=16)
+    with get_context("fork").Pool(workers, _init_worker, (preset, tensor_path)) as pool:
+        yield from pool.imap_unordered(_process_one, jobs, chunksize=16)
 
 
 def preprocess(
@@ -100,41 +105,32 @@ def preprocess(
     size = preset.size
     with atomic_path(out) as tmp:
         tmp.mkdir()
-        tensor = np.lib.format.open_memmap(
-            tmp / TENSOR_FILE, mode="w+", dtype=np.uint8, shape=(len(index), size, size)
-        )
+        tensor_path = tmp / TENSOR_FILE
+        np.lib.format.open_memmap(
+            tensor_path, mode="w+", dtype=np.uint8, shape=(len(index), size, size)
+        ).flush()
         total = total_sq = 0.0
-        kept = np.ones(len(index), bool)
-        rejected = []
-        bar = tqdm(
-            _results(jobs, preset, workers),
-            total=len(jobs),
-            desc="preprocess",
-            unit="img",
-            mininterval=2.0,
-        )
-        for done in bar:
-            if done.image is None:
-                kept[done.row] = False
-                rejected.append(
-                    (index["image_id"].iat[done.row], index["path"].iat[done.row], done.error)
-                )
+        errors: dict[int, str] = {}
+        results = _results(jobs, preset, tensor_path, workers)
+        for done in tqdm(results, total=len(jobs), desc="preprocess", unit="img", mininterval=2):
+            if done.ok:
+                total += done.total
+                total_sq += done.total_sq
+            else:
+                errors[done.row] = done.error
                 log.warning("cannot preprocess %s", done.error)
-                continue
-            tensor[done.row] = done.image
-            total += done.total
-            total_sq += done.total_sq
-        tensor.flush()
-        del tensor
-        if rejected:
-            _drop_rows(tmp / TENSOR_FILE, kept, size)
+        kept = np.ones(len(index), bool)
+        kept[list(errors)] = False
+        if errors:
+            _drop_rows(tensor_path, kept, size)
         out_index = rescale_positions(index[kept].reset_index(drop=True), preset)
         out_index["tensor_row"] = np.arange(len(out_index))
         out_index.to_parquet(tmp / INDEX_FILE, index=False)
-        pd.DataFrame(rejected, columns=["image_id", "path", "reason"]).to_csv(
-            tmp / REJECTED_FILE, index=False
+        rejected = index.loc[~kept, ["image_id", "path"]].assign(
+            reason=[errors[r] for r in sorted(errors)]
         )
-        stats = _stats(total, total_sq, int(kept.sum()) * size * size, preset, len(rejected))
+        rejected.to_csv(tmp / REJECTED_FILE, index=False)
+        stats = _stats(total, total_sq, int(kept.sum()) * size * size, preset, len(errors))
         (tmp / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
     return stats
 
