@@ -17,6 +17,26 @@ DATASETS: tuple[str, ...] = (
 )
 
 
+#: The 14 ChestX-ray14 findings, alphabetical: the label vocabulary of NIH and of the chest
+#: phantom that draws them.
+NIH_FINDINGS: tuple[str, ...] = (
+    "Atelectasis",
+    "Cardiomegaly",
+    "Consolidation",
+    "Edema",
+    "Effusion",
+    "Emphysema",
+    "Fibrosis",
+    "Hernia",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pleural_Thickening",
+    "Pneumonia",
+    "Pneumothorax",
+)
+
+
 def dataset_module(package: str, dataset: str) -> ModuleType:
     """Import ``cxr.<package>.<dataset>`` lazily, with a clear error for an unknown name."""
     if dataset not in DATASETS:

@@ -20,26 +20,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from cxr.datasets import NIH_FINDINGS
 from cxr.images import BadImage, ImageInfo, is_hidden, probe
 from cxr.index import IngestError, Manifest, boxes_to_json, finding_column
 
-#: The 14 findings of the entry CSV, alphabetical (equal to ``cxr.synth.chest.NIH_FINDINGS``).
-FINDINGS: tuple[str, ...] = (
-    "Atelectasis",
-    "Cardiomegaly",
-    "Consolidation",
-    "Edema",
-    "Effusion",
-    "Emphysema",
-    "Fibrosis",
-    "Hernia",
-    "Infiltration",
-    "Mass",
-    "Nodule",
-    "Pleural_Thickening",
-    "Pneumonia",
-    "Pneumothorax",
-)
 NO_FINDING = "No Finding"
 
 V2020_CSV = "Data_Entry_2017_v2020.csv"
@@ -295,7 +279,7 @@ def _int_or_none(value: float) -> int | None:
 def parse_finding_labels(text: str) -> tuple[frozenset[str], str]:
     """The findings of a ``Finding Labels`` value, or an empty set and what is wrong with it."""
     names = {part.strip() for part in text.split("|") if part.strip()}
-    unknown = sorted(names - set(FINDINGS) - {NO_FINDING})
+    unknown = sorted(names - set(NIH_FINDINGS) - {NO_FINDING})
     if not names:
         return frozenset(), "empty Finding Labels"
     if unknown:
@@ -505,7 +489,7 @@ def index_row(
         "width": info.width,
         "height": info.height,
         "mode": info.mode,
-        **{finding_column(f): float(f in row.findings) for f in FINDINGS},
+        **{finding_column(f): float(f in row.findings) for f in NIH_FINDINGS},
         "follow_up": row.follow_up,
         "orig_width": row.orig_width,
         "orig_height": row.orig_height,

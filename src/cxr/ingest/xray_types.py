@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from cxr.images import IMAGE_EXTENSIONS, BadImage, is_hidden, probe
+from cxr.images import IMAGE_EXTENSIONS, is_hidden
 from cxr.index import IngestError, Manifest
-from cxr.ingest.folders import files_under
+from cxr.ingest.folders import files_under, probe_image_file
 
 #: The X-ray types, in the order seed 002 lists them.
 XRAY_TYPES: tuple[str, ...] = (
@@ -93,12 +93,9 @@ def _skip_reason(path: PurePosixPath) -> str | None:
 
 def _image_row(root: Path, path: PurePosixPath, manifest: Manifest) -> dict | None:
     rel = path.as_posix()
-    try:
-        info = probe(root / rel)
-    except BadImage as err:
-        manifest.skip("file", rel, str(err))
+    info = probe_image_file(root, rel, manifest)
+    if info is None:
         return None
-    manifest.keep("file", rel)
     kind = xray_type(path.parts[0])
     return {
         "image_id": rel,

@@ -42,22 +42,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-NIH_FINDINGS: tuple[str, ...] = (
-    "Atelectasis",
-    "Cardiomegaly",
-    "Consolidation",
-    "Edema",
-    "Effusion",
-    "Emphysema",
-    "Fibrosis",
-    "Hernia",
-    "Infiltration",
-    "Mass",
-    "Nodule",
-    "Pleural_Thickening",
-    "Pneumonia",
-    "Pneumothorax",
-)
+from cxr.datasets import NIH_FINDINGS
+
 EXTRA_PATTERNS: tuple[str, ...] = ("COVID", "Viral Pneumonia", "Lung_Opacity")
 NODULE_VARIANTS: tuple[str, ...] = ("malignant", "benign")
 
