@@ -210,3 +210,34 @@ def test_tensor_batches_cover_a_split_once_per_epoch(tmp_path: Path) -> None:
     assert len(batches) == 3
     second = [r for _p, rows in batches for r in rows.tolist()]
     assert sorted(second) == sorted(seen)
+
+
+@pytest.mark.parametrize("interpretation", ["MONOCHROME2", "MONOCHROME1"])
+def test_dicom_is_read_in_radiograph_polarity(tmp_path: Path, interpretation: str) -> None:
+    pydicom = pytest.importorskip("pydicom", reason="DICOM support is the optional 'dicom' extra")
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    bone_bright = np.tile(np.linspace(0, 4095, 32, dtype=np.uint16), (16, 1))
+    stored = bone_bright if interpretation == "MONOCHROME2" else 4095 - bone_bright
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = (
+        meta.MediaStorageSOPClassUID,
+        meta.MediaStorageSOPInstanceUID,
+    )
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, interpretation
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = stored.tobytes()
+    ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
+
+    img = read_gray(tmp_path / "x.dcm")
+    assert img.dtype == np.uint8
+    assert img.shape == (16, 32)
+    assert img[0, 0] == 0  # air dark ...
+    assert img[0, -1] == 255  # ... bone bright, whatever the stored polarity

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cxr.images import IMAGE_EXTENSIONS, BadImage, ImageInfo, is_hidden, probe
 from cxr.index import IngestError, Manifest
+from cxr.ingest.folders import HIDDEN_REASON
 
 CLASSES = ("COVID", "Lung_Opacity", "Normal", "Viral Pneumonia")
 #: Normalised folder (or workbook) names of each class, old releases included.
@@ -108,7 +109,7 @@ def read_metadata_files(
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         rel = _rel(root, path)
         if is_hidden(path):
-            manifest.skip("file", rel, "hidden OS file")
+            manifest.skip("file", rel, HIDDEN_REASON)
         elif path.name.lower().startswith("readme"):
             manifest.keep("file", rel, "readme")
         elif path.name.lower().endswith(METADATA_SUFFIX):
@@ -172,7 +173,7 @@ def _files(root: Path, folder: Path, manifest: Manifest) -> list[Path]:
     out = []
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         if is_hidden(path):
-            manifest.skip("file", _rel(root, path), "hidden OS file")
+            manifest.skip("file", _rel(root, path), HIDDEN_REASON)
         elif path.suffix.lower() not in IMAGE_EXTENSIONS:
             manifest.skip("file", _rel(root, path), "not an image file")
         else:

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from cxr.images import BadImage, is_hidden, probe_jsrt
 from cxr.index import IngestError, Manifest, boxes_to_json, finding_column
-from cxr.ingest.folders import files_under
+from cxr.ingest.folders import HIDDEN_REASON, files_under
 
 PIXEL_MM = 0.175
 IMAGE_NAME = re.compile(r"JPC[LN]N\d{3}\.IMG", re.IGNORECASE)
@@ -75,7 +75,7 @@ def find_files(root: Path, manifest: Manifest) -> tuple[dict[str, str], dict[str
     for rel in sorted(files_under(root), key=lambda p: (p.count("/"), p)):
         name = PurePosixPath(rel).name
         if is_hidden(Path(name)):
-            manifest.skip("file", rel, "hidden OS file")
+            manifest.skip("file", rel, HIDDEN_REASON)
         elif IMAGE_NAME.fullmatch(name):
             _claim(images, name.upper(), rel, manifest)
         elif name.lower() in CLINICAL_FILES:

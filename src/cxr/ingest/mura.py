@@ -27,7 +27,7 @@ from pathlib import Path
 
 from cxr.images import BadImage, is_hidden, probe
 from cxr.index import IngestError, Manifest
-from cxr.ingest.folders import files_under
+from cxr.ingest.folders import HIDDEN_REASON, files_under
 
 ROOT_NAME = "MURA-v1.1"
 SPLITS: tuple[str, ...] = ("train", "valid")
@@ -35,7 +35,6 @@ PARTS: tuple[str, ...] = ("ELBOW", "FINGER", "FOREARM", "HAND", "HUMERUS", "SHOU
 LABELS = {0: "normal", 1: "abnormal"}
 SUFFIX_LABELS = {"negative": 0, "positive": 1}
 
-HIDDEN_REASON = "hidden/OS file"
 NOT_LISTED_REASON = "not listed in train_image_paths.csv or valid_image_paths.csv"
 NO_FILE_REASON = "no image file"
 NO_LABEL_REASON = "study has no label row"

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from cxr.datasets import NIH_FINDINGS
 from cxr.images import BadImage, ImageInfo, is_hidden, probe
 from cxr.index import IngestError, Manifest, boxes_to_json, finding_column
+from cxr.ingest.folders import HIDDEN_REASON
 
 NO_FINDING = "No Finding"
 
@@ -302,7 +303,7 @@ def find_png_files(root: Path, manifest: Manifest) -> dict[str, str]:
     for rel in sorted(_relative_pngs(root)):
         name = rel.rsplit("/", 1)[-1]
         if is_hidden(Path(name)):
-            manifest.skip("file", rel, "hidden file (operating-system litter)")
+            manifest.skip("file", rel, HIDDEN_REASON)
         elif name in found:
             manifest.skip("file", rel, f"duplicate basename; kept {found[name]}")
         else:

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from cxr.images import IMAGE_EXTENSIONS, is_hidden
 from cxr.index import IngestError, Manifest
-from cxr.ingest.folders import files_under, probe_image_file
+from cxr.ingest.folders import HIDDEN_REASON, files_under, probe_image_file
 
 #: The X-ray types, in the order seed 002 lists them.
 XRAY_TYPES: tuple[str, ...] = (
@@ -37,7 +37,6 @@ XRAY_TYPES: tuple[str, ...] = (
     "chest",
 )
 
-HIDDEN_REASON = "hidden/OS file"
 OUTSIDE_REASON = "not inside an X-ray type folder"
 
 
