@@ -90,16 +90,7 @@ _MAX_AGE = 120
 _PROBE_THREADS = 8
 _PROBE_CHUNK = 256
 #: Columns of the typed entry table that fill a LabelRow after line and findings, in order.
-_ROW_VALUES = (
-    "follow_up",
-    "patient",
-    "age",
-    "sex",
-    "view",
-    "orig_width",
-    "orig_height",
-    "spacing_x",
-)
+_ROW_VALUES = _COLUMNS[2:10]  # follow_up ... spacing_x
 
 
 class LabelRow(NamedTuple):
