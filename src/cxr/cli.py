@@ -85,7 +85,10 @@ def _check_leakage(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cxr", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="cxr",
+        description="cxr: a reproducible pipeline for X-ray diagnosis, one subcommand per step.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
