@@ -193,9 +193,9 @@ def split_balanced(index: pd.DataFrame, groups: pd.Series, scheme: Scheme) -> pd
         got = 0
         while got < quota[side] and len(pos_groups):
             g, pos_groups = pos_groups[0], pos_groups[1:]
-            rows = members[g]
-            split[rows] = np.where(positive[index.index.get_indexer(rows)], side, UNUSED)
-            got += int(positive[index.index.get_indexer(rows)].sum())
+            rows = np.asarray(members[g])  # positions: make_splits resets the index
+            split[rows] = np.where(positive[rows], side, UNUSED)
+            got += int(positive[rows].sum())
         need = got
         while need > 0 and len(neg_groups):
             g, neg_groups = neg_groups[0], neg_groups[1:]

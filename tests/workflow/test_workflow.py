@@ -190,14 +190,19 @@ def test_second_run_has_nothing_to_do(built: Path) -> None:
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_changing_one_dataset_reruns_only_that_dataset(built: Path, tmp_path: Path) -> None:
-    params = yaml.safe_load((built / "params.yaml").read_text())
-    params["datasets"]["nih"]["synthetic"]["n"] += 1
+def dry_run_with(built: Path, params: dict) -> str:
+    """What a dry run plans in ``built`` under edited params (restored afterwards)."""
     (built / "params.yaml").write_text(yaml.safe_dump(params))
     try:
-        out = snakemake(built, "-n").stdout
+        return snakemake(built, "-n").stdout
     finally:
         (built / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+
+
+def test_changing_one_dataset_reruns_only_that_dataset(built: Path) -> None:
+    params = tiny_params()
+    params["datasets"]["nih"]["synthetic"]["n"] += 1
+    out = dry_run_with(built, params)
     jobs = dict(re.findall(r"^(synth|ingest)\s+(\d+)$", out, flags=re.MULTILINE))
     assert jobs == {"synth": "1", "ingest": "1"}
     assert "cxr synth nih" in out
@@ -347,11 +352,7 @@ def test_a_planted_leak_fails_the_workflow_and_names_the_patient(
 def test_editing_one_preset_reruns_only_its_tensors(built: Path) -> None:
     params = tiny_params()
     params["preprocess"]["presets"]["tiny_pad"]["size"] = 20
-    (built / "params.yaml").write_text(yaml.safe_dump(params))
-    try:
-        out = snakemake(built, "-n").stdout
-    finally:
-        (built / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    out = dry_run_with(built, params)
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
     jobs.pop("total", None)
     # jsrt, mura and xray_types use tiny_pad; mura's and xray_types' splits hash it
