@@ -10,13 +10,73 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 from cxr.datasets import DATASETS
 
 log = logging.getLogger("cxr")
+T = TypeVar("T")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the argument (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def existing_file(text: str) -> Path:
+    """An argument that must name an existing file."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
+def existing_folder(text: str) -> Path:
+    """An argument that must name an existing folder."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a file, not a folder" if path.exists() else f"no such folder: {text}"
+        )
+    return path
+
+
+def json_object(text: str) -> dict:
+    """An argument holding a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object {{...}}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argument that must be a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _settings(parser: argparse.ArgumentParser, flag: str, build: Callable[[], T]) -> T:
+    """Build settings from a JSON argument; a bad key is a usage error naming ``flag``."""
+    try:
+        return build()
+    except ValueError as err:
+        parser.error(f"argument {flag}: {err}")
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -54,7 +114,7 @@ def _preprocess(args: argparse.Namespace) -> None:
     from cxr.preprocess import preprocess
     from cxr.transforms import Preset
 
-    preset = Preset.from_dict(json.loads(args.preset_json))
+    preset = _settings(args.parser, "--preset-json", lambda: Preset.from_dict(args.preset_json))
     stats = preprocess(args.index, args.root, preset, args.out, workers=args.workers)
     log.info(
         "%d images -> %s (mean %.4f, std %.4f, %d rejected)",
@@ -70,7 +130,9 @@ def _split(args: argparse.Namespace) -> None:
     from cxr.split_io import write_splits
     from cxr.splits import Scheme
 
-    scheme = Scheme.from_dict(json.loads(args.scheme_json), seed=args.seed)
+    scheme = _settings(
+        args.parser, "--scheme-json", lambda: Scheme.from_dict(args.scheme_json, seed=args.seed)
+    )
     counts = write_splits(args.data, scheme, args.out)
     log.info("split %s: %s", args.out, counts)
 
@@ -85,7 +147,7 @@ def _check_leakage(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cxr",
         description="cxr: a reproducible pipeline for X-ray diagnosis, one subcommand per step.",
     )
@@ -94,48 +156,68 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="write a format-faithful synthetic miniature of a dataset")
     p.add_argument("dataset", choices=DATASETS)
-    p.add_argument("--out", type=Path, required=True, help="folder to write (replaced)")
-    p.add_argument("--n", type=int, default=None, help="number of images (dataset default)")
-    p.add_argument("--size", type=int, default=None, help="image side in pixels (dataset default)")
+    p.add_argument(
+        "--out", type=Path, required=True, help="folder to write (replaces only an output of cxr)"
+    )
+    p.add_argument(
+        "--n", type=positive_int, default=None, help="number of images (dataset default)"
+    )
+    p.add_argument(
+        "--size", type=positive_int, default=None, help="image side in pixels (dataset default)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variant", default=None, help="layout variant, e.g. nih: box | kaggle")
-    p.set_defaults(func=_synth)
+    p.set_defaults(func=_synth, parser=p)
 
     p = sub.add_parser("ingest", help="index a dataset read in its real on-disk layout")
     p.add_argument("dataset", choices=DATASETS)
-    p.add_argument("--root", type=Path, required=True, help="the dataset as downloaded")
+    p.add_argument("--root", type=existing_folder, required=True, help="the dataset as downloaded")
     p.add_argument("--out", type=Path, required=True, help="index to write (.parquet)")
     p.add_argument(
         "--summary", type=Path, default=None, help="summary JSON (default: beside the index)"
     )
-    p.set_defaults(func=_ingest)
+    p.set_defaults(func=_ingest, parser=p)
 
     p = sub.add_parser("preprocess", help="decode every image once into a compact tensor file")
-    p.add_argument("--index", type=Path, required=True, help="index written by cxr ingest")
-    p.add_argument("--root", type=Path, required=True, help="dataset root the index paths use")
+    p.add_argument("--index", type=existing_file, required=True, help="index written by cxr ingest")
+    p.add_argument(
+        "--root", type=existing_folder, required=True, help="dataset root the index paths use"
+    )
     p.add_argument(
         "--preset-json",
+        type=json_object,
         required=True,
         help='preset, e.g. {"size": 224, "steps": ["equalize", "median3", "resize"]}',
     )
-    p.add_argument("--out", type=Path, required=True, help="output folder (replaced)")
-    p.add_argument("--workers", type=int, default=1, help="decoding processes")
-    p.set_defaults(func=_preprocess)
+    p.add_argument(
+        "--out", type=Path, required=True, help="output folder (replaces only an output of cxr)"
+    )
+    p.add_argument("--workers", type=positive_int, default=1, help="decoding processes")
+    p.set_defaults(func=_preprocess, parser=p)
 
     p = sub.add_parser("split", help="leak-proof train/val/test assignment of a dataset")
-    p.add_argument("--data", type=Path, required=True, help="folder written by cxr preprocess")
     p.add_argument(
-        "--scheme-json", required=True, help='e.g. {"method": "random", "ratios": [0.7, 0.2, 0.1]}'
+        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
+    )
+    p.add_argument(
+        "--scheme-json",
+        type=json_object,
+        required=True,
+        help='e.g. {"method": "random", "ratios": [0.7, 0.2, 0.1]}',
     )
     p.add_argument("--seed", type=int, default=0, help="seed unless the scheme sets its own")
     p.add_argument("--out", type=Path, required=True, help="split table to write (.parquet)")
-    p.set_defaults(func=_split)
+    p.set_defaults(func=_split, parser=p)
 
     p = sub.add_parser("check-leakage", help="fail if a patient or an image crosses splits")
-    p.add_argument("--split", type=Path, required=True, help="table written by cxr split")
-    p.add_argument("--data", type=Path, required=True, help="folder written by cxr preprocess")
+    p.add_argument(
+        "--split", type=existing_file, required=True, help="split table (.parquet or .csv)"
+    )
+    p.add_argument(
+        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
+    )
     p.add_argument("--out", type=Path, required=True, help="report to write (.json)")
-    p.set_defaults(func=_check_leakage)
+    p.set_defaults(func=_check_leakage, parser=p)
 
     p = sub.add_parser("gallery", help="figure of sample images per dataset with labels and boxes")
     p.add_argument(
@@ -147,24 +229,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="one row: name, index, dataset root",
     )
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
-    p.add_argument("--per-row", type=int, default=8)
+    p.add_argument("--per-row", type=positive_int, default=8)
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_gallery)
+    p.set_defaults(func=_gallery, parser=p)
     return parser
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM (Snakemake, a scheduler, ``kill``) unwinds like Ctrl-C: outputs are cleaned up."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one subcommand; bad input ends in one line (a traceback only with ``-v``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         args.func(args)
+    except KeyboardInterrupt as err:
+        log.error("interrupted (%s): nothing was written", err or "SIGINT")
+        return 130
     except (ValueError, OSError) as err:
-        # Bad input: one clear line naming the file and what is wrong, no traceback.
-        log.error("%s", err)
+        # Bad input: one clear line naming the file and what is wrong.
+        log.error("%s", err, exc_info=args.verbose)
+        return 1
+    except Exception as err:
+        log.error(
+            "unexpected %s: %s (rerun with -v for the traceback)",
+            type(err).__name__,
+            err,
+            exc_info=args.verbose,
+        )
         return 1
     return 0
 

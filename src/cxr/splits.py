@@ -1,8 +1,8 @@
 """`cxr split`: leak-proof train / validation / test assignments, stored as data.
 
-Every image belongs to a *group* that must never cross splits: its patient where the dataset
-has patient ids (NIH, MURA), otherwise its duplicate group (exact and near-duplicate images by
-perceptual hash of the preprocessed tensor). Methods:
+Every image belongs to a *group* that must never cross splits: the images linked to it by a
+shared patient id (NIH, MURA) or by being exact or near-duplicate pictures (found in the
+preprocessed tensor), transitively. Methods:
 
 - ``official``: the dataset's own split (NIH train_val/test lists, MURA train/valid, the
   ImageFolder split folders), validation carved from the training part by group;
@@ -17,16 +17,23 @@ unused ("unused": kept out on purpose, e.g. to balance seed 000's test set).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from cxr.dedup import duplicate_groups
 from cxr.index import finding_columns
+from cxr.settings import from_mapping
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 UNUSED = "unused"
+#: Every side name a split table may hold.
+SIDES = (*SPLITS, UNUSED)
 METHODS = ("official", "random", "balanced", "kfold")
 _OFFICIAL = {
     "train": "train",
@@ -62,25 +69,53 @@ class Scheme:
 
     @classmethod
     def from_dict(cls, cfg: dict, seed: int = 0) -> Scheme:
-        cfg = {"seed": seed, **cfg}
-        if "ratios" in cfg:
-            cfg["ratios"] = tuple(cfg["ratios"])
-        return cls(**cfg)
+        """A scheme from its params.yaml / JSON form (``seed`` unless it sets its own)."""
+        return from_mapping(cls, cfg, "split scheme", seed=seed)
 
 
-def groups_of(index: pd.DataFrame, hashes: np.ndarray | None, max_bits: int) -> pd.Series:
-    """The group of every image: ``patient:<id>``, else ``dup:<component>`` of its hash."""
-    patients = index["patient_id"]
-    if patients.notna().all():
-        return ("patient:" + patients.astype(str)).astype(object).rename("group")
-    if hashes is None:
-        raise ValueError("this dataset has no patient ids: duplicate hashes are needed")
-    components = duplicate_groups(hashes, max_bits)
-    groups = [
-        f"dup:{c}" if pd.isna(p) else f"patient:{p}"
-        for p, c in zip(patients.tolist(), components, strict=True)
-    ]
-    return pd.Series(groups, index=index.index, name="group", dtype=object)
+def groups_of(index: pd.DataFrame, duplicates: np.ndarray) -> pd.Series:
+    """The group of every image: images sharing a patient or a duplicate component, joined.
+
+    ``duplicates`` holds the near-duplicate component of every image (same row order), so two
+    copies of one picture filed under two patient ids (a labelling error) share a group. A
+    group is named after its patients (``patient:<id>``, several joined by ``+``), or
+    ``dup:<component>`` where none of its images has a patient id.
+    """
+    n = len(index)
+    patient_codes = pd.factorize(index["patient_id"])[0]  # -1 where unknown
+    rows = np.arange(n)
+    first_of_patient = pd.Series(rows).groupby(patient_codes).transform("first").to_numpy()
+    first_of_dup = pd.Series(rows).groupby(duplicates).transform("first").to_numpy()
+    known = patient_codes >= 0
+    edges = np.concatenate([[rows[known], first_of_patient[known]], [rows, first_of_dup]], axis=1)
+    graph = coo_matrix((np.ones(edges.shape[1], bool), (edges[0], edges[1])), shape=(n, n))
+    component = connected_components(graph, directed=False)[1]
+    patients = index["patient_id"].astype(object).where(known, None)
+    names = (
+        pd.Series(patients.to_numpy())
+        .groupby(component)
+        .agg(lambda p: "+".join(f"patient:{x}" for x in sorted(set(p.dropna()))))
+    )
+    group = [names[c] or f"dup:{c}" for c in component]
+    return pd.Series(group, index=index.index, name="group", dtype=object)
+
+
+def check_sides(splits: pd.DataFrame, scheme: Scheme) -> None:
+    """Fail, naming the side, if a side the scheme asks for got no image."""
+    wanted = set(SPLITS)
+    if scheme.method == "random":
+        wanted = {s for s, r in zip(SPLITS, scheme.ratios, strict=True) if r > 0}
+    elif scheme.method == "official" and scheme.val_fraction == 0:
+        wanted.discard("val")
+    for column in split_columns(splits):
+        counts = splits[column].value_counts()
+        empty = sorted(s for s in wanted if counts.get(s, 0) == 0)
+        if empty:
+            raise ValueError(
+                f"{column}: no image went to {' or '.join(empty)} ({len(splits)} images in "
+                f"{splits['group'].nunique()} groups: {dict(counts)}); the dataset is too small "
+                "for this scheme, or its groups too large"
+            )
 
 
 def label_matrix(index: pd.DataFrame) -> np.ndarray:
@@ -134,7 +169,7 @@ def split_official(index: pd.DataFrame, groups: pd.Series, scheme: Scheme) -> pd
         raise ValueError(
             "this dataset has no official split (no source_split); use method random or kfold"
         )
-    split = source.fillna(UNUSED)
+    split = keep_groups_on_one_side(source.fillna(UNUSED), groups, index["image_id"])
     if not (split == "val").any() and scheme.val_fraction > 0:
         train = split == "train"
         parts = assign_groups(
@@ -145,6 +180,23 @@ def split_official(index: pd.DataFrame, groups: pd.Series, scheme: Scheme) -> pd
         )
         split[train] = np.where(parts == 1, "val", "train")
     return split
+
+
+def keep_groups_on_one_side(split: pd.Series, groups: pd.Series, image_ids: pd.Series) -> pd.Series:
+    """A group the dataset's own split puts on several sides (a copy of a test image among
+    the training images) stays on its most held-out side; its other images become unused."""
+    rank = split.map({"test": 0, "val": 1, "train": 2, UNUSED: 3})
+    best = rank.groupby(groups).transform("min")
+    moved = (rank != best) & (rank < 3)
+    if moved.any():
+        examples = ", ".join(image_ids[moved].head(5).astype(str))
+        log.warning(
+            "%d image(s) share a patient or a picture with a held-out image and are left unused "
+            "to prevent a leak (the dataset's own split disagrees): %s",
+            int(moved.sum()),
+            examples,
+        )
+    return split.where(~moved, UNUSED)
 
 
 def split_random(index: pd.DataFrame, groups: pd.Series, scheme: Scheme) -> pd.Series:
@@ -208,18 +260,24 @@ def split_balanced(index: pd.DataFrame, groups: pd.Series, scheme: Scheme) -> pd
 
 
 def make_splits(
-    index: pd.DataFrame, scheme: Scheme, hashes: np.ndarray | None = None
+    index: pd.DataFrame, scheme: Scheme, duplicates: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """One row per image: ``image_id``, ``group``, ``patient_id`` and the split column(s)."""
+    """One row per image: ``image_id``, ``group``, ``patient_id`` and the split column(s).
+
+    ``duplicates``: the near-duplicate component of each image (row order of ``index``);
+    None when no two images are known to be copies.
+    """
     index = index.reset_index(drop=True)
-    groups = groups_of(index, hashes, scheme.near_duplicate_bits)
+    groups = groups_of(index, np.arange(len(index)) if duplicates is None else duplicates)
     out = pd.DataFrame(
         {"image_id": index["image_id"], "group": groups, "patient_id": index["patient_id"]}
     )
     if scheme.method == "kfold":
-        return pd.concat([out, split_kfold(index, groups, scheme)], axis=1)
-    method = {"official": split_official, "random": split_random, "balanced": split_balanced}
-    out["split"] = method[scheme.method](index, groups, scheme).to_numpy()
+        out = pd.concat([out, split_kfold(index, groups, scheme)], axis=1)
+    else:
+        method = {"official": split_official, "random": split_random, "balanced": split_balanced}
+        out["split"] = method[scheme.method](index, groups, scheme).to_numpy()
+    check_sides(out, scheme)
     return out
 
 

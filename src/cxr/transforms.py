@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from cxr.settings import from_mapping
+
 STEPS = ("equalize", "clahe", "median3", "resize")
 FITS = ("stretch", "pad", "crop")
 
@@ -42,7 +44,8 @@ class Preset:
 
     @classmethod
     def from_dict(cls, cfg: dict) -> Preset:
-        return cls(**{**cfg, "steps": tuple(cfg.get("steps", ("resize",)))})
+        """A preset from its params.yaml / JSON form; unknown keys are named."""
+        return from_mapping(cls, cfg, "preset")
 
 
 @dataclass(frozen=True)

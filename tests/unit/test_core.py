@@ -25,14 +25,13 @@ def test_atomic_path_leaves_nothing_when_the_block_fails(tmp_path: Path) -> None
     assert list(tmp_path.iterdir()) == []
 
 
-def test_atomic_path_replaces_an_existing_folder(tmp_path: Path) -> None:
+def test_atomic_path_replaces_a_folder_it_wrote(tmp_path: Path) -> None:
     target = tmp_path / "out"
-    target.mkdir()
-    (target / "old").write_text("old")
-    with atomic_path(target) as tmp:
-        tmp.mkdir()
-        (tmp / "new").write_text("new")
-    assert [p.name for p in target.iterdir()] == ["new"]
+    for content in ("old", "new"):
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            (tmp / content).write_text(content)
+    assert sorted(p.name for p in target.iterdir()) == [".cxr-output", "new"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
@@ -40,10 +39,10 @@ def test_probe_reports_truncated_and_garbage_files(tmp_path: Path) -> None:
     import numpy as np
 
     good = tmp_path / "good.png"
-    write_gray_png(good, np.zeros((8, 8), np.uint8))
+    write_gray_png(good, np.zeros((32, 32), np.uint8))
     assert probe(good).mode == "L"
     rgba = tmp_path / "rgba.png"
-    write_rgba_png(rgba, np.zeros((8, 8), np.uint8))
+    write_rgba_png(rgba, np.zeros((32, 32), np.uint8))
     assert probe(rgba).mode == "RGBA"
     truncated = tmp_path / "truncated.png"
     truncated.write_bytes(good.read_bytes()[:-20])
@@ -87,13 +86,12 @@ def test_manifest_counts_by_kind_and_reason() -> None:
     assert list(m.to_frame().columns) == ["kind", "item", "status", "reason"]
 
 
-def test_cli_names_a_missing_root_without_a_traceback(tmp_path: Path, caplog) -> None:
-    code = main(
-        ["ingest", "nih", "--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "i.parquet")]
-    )
-    assert code == 1
-    assert "nowhere" in caplog.text and "not a folder" in caplog.text
-    assert not (tmp_path / "i.parquet").exists()
+def test_cli_names_a_missing_root_without_a_traceback(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["ingest", "nih", "--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "i")])
+    assert exit_.value.code == 2
+    assert "argument --root: no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "i").exists()
 
 
 def test_cli_rejects_an_unknown_variant(tmp_path: Path, caplog) -> None:

@@ -141,8 +141,8 @@ def test_duplicates_without_patient_ids_stay_on_one_side() -> None:
             "source_split": None,
         }
     )
-    hashes = np.stack([dhash(i) for i in images])
-    splits = make_splits(index, Scheme("random", ratios=(0.5, 0.25, 0.25)), hashes)
+    components = duplicate_groups(np.stack([dhash(i) for i in images]), 6)
+    splits = make_splits(index, Scheme("random", ratios=(0.5, 0.25, 0.25)), components)
     for k in range(10):
         assert splits.loc[k, "split"] == splits.loc[30 + k, "split"]
         assert splits.loc[k, "group"] == splits.loc[30 + k, "group"]
@@ -156,9 +156,9 @@ def test_leakage_check_passes_a_clean_split_and_reports_it() -> None:
     sides = report["splits"]["split"]["sides"]
     assert sum(s["images"] for s in sides.values()) == len(index)
     assert report["splits"]["split"]["overlap"] == {
-        "patients": 0,
         "groups": 0,
         "identical_images": 0,
+        "patients": 0,
     }
     assert sides["train"]["positives"]["Nodule"] > 0
 
@@ -210,9 +210,8 @@ def test_covid_miniature_near_duplicates_are_found_and_kept_together(tmp_path) -
     preprocess(tmp_path / "index.parquet", root, Preset(size=64), tmp_path / "t")
     tensor = load_tensor(tmp_path / "t")
     index = pd.read_parquet(tmp_path / "t" / "index.parquet")
-    splits = make_splits(
-        index, Scheme("random", ratios=(0.8, 0.1, 0.1)), np.stack([dhash(i) for i in tensor])
-    )
+    components = duplicate_groups(np.stack([dhash(i) for i in tensor]), 6)
+    splits = make_splits(index, Scheme("random", ratios=(0.8, 0.1, 0.1)), components)
 
     items = plan_items(150, seed=4)
     names = {item.index: item.file_name for item in items}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +24,7 @@ from tqdm import tqdm
 
 from cxr.atomic import atomic_path
 from cxr.datasets import dataset_module
+from cxr.workers import worker_pool
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -84,8 +84,8 @@ def parallel_map(
     workers = workers or min(len(jobs), _cpu_count())
     if workers <= 1 or len(jobs) < 8:
         return [fn(j) for j in tqdm(jobs, desc=desc, unit="img", leave=False)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        it = pool.map(fn, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+    with worker_pool(workers) as pool:
+        it = pool.imap(fn, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
         return list(tqdm(it, total=len(jobs), desc=desc, unit="img", leave=False))
 
 
