@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -29,13 +30,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class ArgumentError(argparse.ArgumentTypeError, ValueError):
+    """A bad argument value (caught by argparse, or by :func:`_settings` after parsing)."""
+
+
 def existing_file(text: str) -> Path:
     """An argument that must name an existing file."""
     path = Path(text)
     if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+        raise ArgumentError(f"{text} is a folder, not a file")
     if not path.is_file():
-        raise argparse.ArgumentTypeError(f"no such file: {text}")
+        raise ArgumentError(f"no such file: {text}")
     return path
 
 
@@ -43,7 +48,7 @@ def existing_folder(text: str) -> Path:
     """An argument that must name an existing folder."""
     path = Path(text)
     if not path.is_dir():
-        raise argparse.ArgumentTypeError(
+        raise ArgumentError(
             f"{text} is a file, not a folder" if path.exists() else f"no such folder: {text}"
         )
     return path
@@ -54,9 +59,9 @@ def json_object(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text}") from None
+        raise ArgumentError(f"not valid JSON ({err}): {text}") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object {{...}}, got {text}")
+        raise ArgumentError(f"expected a JSON object {{...}}, got {text}")
     return value
 
 
@@ -65,9 +70,9 @@ def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise ArgumentError(f"not a whole number: {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise ArgumentError(f"must be at least 1, got {value}")
     return value
 
 
@@ -103,11 +108,20 @@ def _ingest(args: argparse.Namespace) -> None:
 
 
 def _gallery(args: argparse.Namespace) -> None:
-    from cxr.gallery import Panel, render_gallery
+    from cxr.gallery import render_gallery
 
-    panels = [Panel(name, Path(index), Path(root)) for name, index, root in args.panel]
+    panels = [
+        _settings(args.parser, "--panel", partial(_panel, name, index, root))
+        for name, index, root in args.panel
+    ]
     render_gallery(panels, args.out, per_row=args.per_row, seed=args.seed)
     log.info("wrote %s", args.out)
+
+
+def _panel(name: str, index: str, root: str) -> object:
+    from cxr.gallery import Panel
+
+    return Panel(name, existing_file(index), existing_folder(root))
 
 
 def _preprocess(args: argparse.Namespace) -> None:

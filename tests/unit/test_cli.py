@@ -85,9 +85,11 @@ def test_no_verb_replaces_a_folder_it_did_not_write(work: Path, verb: str) -> No
          "argument --split: pre is a folder, not a file"),
         (["ingest", "imagefolder6", "--root", "nowhere", "--out", "o"],
          "argument --root: no such folder: nowhere"),
+        (["gallery", "--panel", "x", "nowhere.parquet", "raw", "--out", "o"],
+         "argument --panel: no such file: nowhere.parquet"),
     ],
     ids=["missing-index", "scheme-key", "bad-json", "wrong-type", "preset-key", "missing-key",
-         "workers", "folder-as-file", "missing-root"],
+         "workers", "folder-as-file", "missing-root", "gallery-panel"],
 )  # fmt: skip
 def test_an_argument_error_is_one_line_naming_the_argument(
     work: Path, args: list[str], message: str
