@@ -131,12 +131,13 @@ def _preprocess(args: argparse.Namespace) -> None:
     preset = _settings(args.parser, "--preset-json", lambda: Preset.from_dict(args.preset_json))
     stats = preprocess(args.index, args.root, preset, args.out, workers=args.workers)
     log.info(
-        "%d images -> %s (mean %.4f, std %.4f, %d rejected)",
+        "%d images -> %s (mean %.4f, std %.4f, %d rejected, %d flagged: see manifest.csv)",
         stats["images"],
         args.out,
         stats["mean"],
         stats["std"],
         stats["rejected"],
+        stats["flagged"],
     )
 
 

@@ -6,8 +6,15 @@ Output folder, per (dataset, preset):
   (``np.load(path, mmap_mode="r")``);
 - ``index.parquet``: the index rows in the same order (``tensor_row`` = position), with boxes
   and nodule positions rescaled to the output pixels;
-- ``stats.json``: the dataset's pixel mean and standard deviation (in [0, 1]), the preset, N;
-- ``rejected.csv``: images of the index that could not be decoded, with the reason.
+- ``stats.json``: the dataset's pixel mean and standard deviation (in [0, 1]), the preset, N,
+  and how many images were rejected and flagged;
+- ``manifest.csv``: one row per index image (``image_id``, ``path``, ``status``, ``reason``):
+  ``kept``; ``flagged``, kept but suspect: a constant image, or one whose 1st-99th percentile
+  grey levels span fewer than :data:`LOW_CONTRAST_SPAN` of 255 (checked on the decoded image,
+  before the preset's steps); or ``rejected``, left out: undecodable, or too small.
+
+A run in which every image is rejected (a wrong ``root``, say) or whose index has no rows
+raises :class:`ValueError` and writes nothing.
 
 Memory stays bounded whatever N: each worker decodes one image at a time and writes it
 straight into the memory-mapped output; only pixel sums travel back to the parent. The folder
@@ -20,7 +27,6 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -33,13 +39,19 @@ from cxr.decode import read_gray
 from cxr.images import BadImage
 from cxr.index import boxes_from_json, boxes_to_json, read_index
 from cxr.transforms import Geometry, Preset, apply_preset, geometry
+from cxr.workers import worker_pool
 
 log = logging.getLogger(__name__)
 
 TENSOR_FILE = "images.npy"
 INDEX_FILE = "index.parquet"
 STATS_FILE = "stats.json"
-REJECTED_FILE = "rejected.csv"
+MANIFEST_FILE = "manifest.csv"
+
+#: An image whose 1st-99th percentile grey levels span fewer levels than this is flagged. The
+#: real NIH sample spans 148 or more, the miniatures 126 or more (their photos of non-x-rays
+#: 56); a 12-bit image wrongly scaled as 16-bit spans at most 15.
+LOW_CONTRAST_SPAN = 16
 
 
 @dataclass(frozen=True)
@@ -51,13 +63,15 @@ class _Job:
 
 @dataclass(frozen=True)
 class _Done:
-    """A worker's result: pixel sums of the image it wrote, or why it could not."""
+    """A worker's result: pixel sums of the image it wrote and why it is flagged, or why it
+    could not write it."""
 
     row: int
     ok: bool
     total: float = 0.0
     total_sq: float = 0.0
     error: str = ""
+    flag: str = ""
 
 
 # Set once per worker process: the preset, and the output tensor opened as a memory map.
@@ -73,16 +87,31 @@ def _init_worker(preset: Preset, tensor_path: Path) -> None:
 
 
 def _process_one(job: _Job) -> _Done:
-    """Worker: decode, preprocess and store one image; returns its pixel sums."""
+    """Worker: decode, check, preprocess and store one image; returns its pixel sums."""
     try:
-        img = apply_preset(read_gray(job.path, job.mode), _PRESET)
+        decoded = read_gray(job.path, job.mode)
+        flag = contrast_flag(decoded)
+        img = apply_preset(decoded, _PRESET)
     except BadImage as err:
         return _Done(job.row, False, error=str(err))
     except Exception as err:  # any decoder failure is reported for its file, not fatal
         return _Done(job.row, False, error=f"{job.path}: {type(err).__name__}: {err}")
     _TENSOR[job.row] = img
     mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(img))
-    return _Done(job.row, True, mean * img.size, (std * std + mean * mean) * img.size)
+    return _Done(job.row, True, mean * img.size, (std * std + mean * mean) * img.size, flag=flag)
+
+
+def contrast_flag(img: np.ndarray) -> str:
+    """Why 8-bit ``img`` is suspect (constant, or very low contrast), or "" when it is not."""
+    hist = cv2.calcHist([img], [0], None, [256], [0, 256]).ravel()
+    levels = np.flatnonzero(hist)
+    if len(levels) == 1:
+        return f"constant image (every pixel is {levels[0]})"
+    cdf = hist.cumsum()
+    low, high = np.searchsorted(cdf, [0.01 * cdf[-1], 0.99 * cdf[-1]])
+    if high - low < LOW_CONTRAST_SPAN:
+        return f"very low contrast (1st-99th percentile span {high - low} of 255 grey levels)"
+    return ""
 
 
 def _results(jobs: list[_Job], preset: Preset, tensor_path: Path, workers: int) -> Iterator[_Done]:
@@ -90,15 +119,21 @@ def _results(jobs: list[_Job], preset: Preset, tensor_path: Path, workers: int) 
         _init_worker(preset, tensor_path)
         yield from map(_process_one, jobs)
         return
-    with get_context("fork").Pool(workers, _init_worker, (preset, tensor_path)) as pool:
+    with worker_pool(workers, _init_worker, (preset, tensor_path)) as pool:
         yield from pool.imap_unordered(_process_one, jobs, chunksize=16)
 
 
 def preprocess(
     index_path: str | Path, root: str | Path, preset: Preset, out: str | Path, workers: int = 1
 ) -> dict:
-    """Decode and preprocess every image of the index under ``root`` into ``out``."""
+    """Decode and preprocess every image of the index under ``root`` into ``out``.
+
+    Raises :class:`ValueError` (writing nothing) when the index has no rows or when every
+    image is rejected.
+    """
     index = read_index(index_path)
+    if index.empty:
+        raise ValueError(f"{index_path}: the index has no rows; nothing to preprocess")
     root = Path(root)
     paths, modes = index["path"].tolist(), index["mode"].tolist()
     jobs = [_Job(i, str(root / p), m) for i, (p, m) in enumerate(zip(paths, modes, strict=True))]
@@ -111,14 +146,20 @@ def preprocess(
         ).flush()
         total = total_sq = 0.0
         errors: dict[int, str] = {}
+        flags: dict[int, str] = {}
         results = _results(jobs, preset, tensor_path, workers)
         for done in tqdm(results, total=len(jobs), desc="preprocess", unit="img", mininterval=2):
             if done.ok:
                 total += done.total
                 total_sq += done.total_sq
+                if done.flag:
+                    flags[done.row] = done.flag
+                    log.warning("flagged %s: %s", jobs[done.row].path, done.flag)
             else:
                 errors[done.row] = done.error
                 log.warning("cannot preprocess %s", done.error)
+        if len(errors) == len(index):
+            raise ValueError(_all_rejected(index_path, root, errors))
         kept = np.ones(len(index), bool)
         kept[list(errors)] = False
         if errors:
@@ -126,21 +167,40 @@ def preprocess(
         out_index = rescale_positions(index[kept].reset_index(drop=True), preset)
         out_index["tensor_row"] = np.arange(len(out_index))
         out_index.to_parquet(tmp / INDEX_FILE, index=False)
-        rejected = index.loc[~kept, ["image_id", "path"]].assign(
-            reason=[errors[r] for r in sorted(errors)]
-        )
-        rejected.to_csv(tmp / REJECTED_FILE, index=False)
-        stats = _stats(total, total_sq, int(kept.sum()) * size * size, preset, len(errors))
+        _manifest(index, errors, flags).to_csv(tmp / MANIFEST_FILE, index=False)
+        count = int(kept.sum()) * size * size
+        stats = _stats(total, total_sq, count, preset, len(errors), len(flags))
         (tmp / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
     return stats
 
 
-def _stats(total: float, total_sq: float, count: int, preset: Preset, rejected: int) -> dict:
+def _all_rejected(index_path: str | Path, root: Path, errors: dict[int, str]) -> str:
+    first = "; ".join(errors[r] for r in sorted(errors)[:3])
+    return (
+        f"every image of {index_path} was rejected ({len(errors)} of {len(errors)}) under "
+        f"root {root}; first reasons: {first}; is --root right?"
+    )
+
+
+def _manifest(index: pd.DataFrame, errors: dict[int, str], flags: dict[int, str]) -> pd.DataFrame:
+    """One row per index image: its status (kept, flagged or rejected) and the reason."""
+    status = [
+        "rejected" if r in errors else "flagged" if r in flags else "kept"
+        for r in range(len(index))
+    ]
+    reason = [errors.get(r) or flags.get(r, "") for r in range(len(index))]
+    return index[["image_id", "path"]].assign(status=status, reason=reason)
+
+
+def _stats(
+    total: float, total_sq: float, count: int, preset: Preset, rejected: int, flagged: int
+) -> dict:
     mean = total / max(count, 1)
     var = max(total_sq / max(count, 1) - mean * mean, 0.0)
     return {
         "images": count // (preset.size * preset.size),
         "rejected": rejected,
+        "flagged": flagged,
         "mean": mean / 255.0,
         "std": float(np.sqrt(var)) / 255.0,
         "preset": asdict(preset),

@@ -1,4 +1,4 @@
-"""Preprocessing: steps, geometry, the tensor file, rejected images, bounded memory."""
+"""Preprocessing: steps, geometry, the tensor file, rejected and flagged images, bounded memory."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from cxr.batches import TensorBatches
 from cxr.decode import read_gray
 from cxr.images import write_gray_png, write_rgba_png
 from cxr.index import Manifest, boxes_from_json, boxes_to_json, build_index, write_index
-from cxr.preprocess import load_tensor, preprocess
+from cxr.preprocess import LOW_CONTRAST_SPAN, contrast_flag, load_tensor, preprocess
+from cxr.synth import synthesize
 from cxr.transforms import Preset, apply_preset, geometry, resize
 
 
@@ -88,13 +89,16 @@ def test_steps_run_in_the_preset_order() -> None:
     assert not np.array_equal(a, b)
 
 
-def make_dataset(root: Path, n: int, size: int = 96, broken: int = 0) -> Path:
-    """n gray PNGs with an index (every 3rd with a box); ``broken`` of them truncated."""
+def make_dataset(
+    root: Path, n: int, size: int = 96, broken: int = 0, images: dict[int, np.ndarray] | None = None
+) -> Path:
+    """n gray PNGs with an index (every 3rd with a box); ``broken`` of them truncated;
+    ``images`` replaces the pixels of some."""
     (root / "images").mkdir(parents=True)
     rows, manifest = [], Manifest()
     for i in range(n):
         path = root / "images" / f"{i:05d}.png"
-        write_gray_png(path, noise(size, size, seed=i))
+        write_gray_png(path, (images or {}).get(i, noise(size, size, seed=i)))
         if i < broken:
             path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
         box = [{"label": "Mass", "x": 10, "y": 20, "w": 30, "h": 40}] if i % 3 == 0 else None
@@ -139,11 +143,63 @@ def test_undecodable_images_are_reported_not_dropped_silently(tmp_path: Path) ->
     stats = preprocess(index_path, tmp_path / "d", Preset(size=32), tmp_path / "out")
     assert stats["images"] == 4
     assert stats["rejected"] == 2
-    rejected = pd.read_csv(tmp_path / "out" / "rejected.csv")
+    manifest = pd.read_csv(tmp_path / "out" / "manifest.csv", keep_default_na=False)
+    rejected = manifest[manifest["status"] == "rejected"]
     assert rejected["image_id"].tolist() == ["00000.png", "00001.png"]
     assert rejected["reason"].str.contains("00000.png|00001.png").all()
+    assert manifest["status"].tolist()[2:] == ["kept"] * 4
     assert load_tensor(tmp_path / "out").shape == (4, 32, 32)
     assert pd.read_parquet(tmp_path / "out" / "index.parquet")["image_id"].iloc[0] == "00002.png"
+
+
+def test_suspect_images_are_flagged_in_the_manifest_and_kept(tmp_path: Path) -> None:
+    low = (np.arange(96 * 96).reshape(96, 96) % 8 + 100).astype(np.uint8)  # 8 grey levels
+    images = {1: np.full((96, 96), 37, np.uint8), 2: low}
+    index_path = make_dataset(tmp_path / "d", 5, broken=1, images=images)
+    stats = preprocess(index_path, tmp_path / "d", Preset(size=32), tmp_path / "out")
+    assert (stats["images"], stats["rejected"], stats["flagged"]) == (4, 1, 2)
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["flagged"] == 2
+    manifest = pd.read_csv(tmp_path / "out" / "manifest.csv", keep_default_na=False)
+    assert manifest.columns.tolist() == ["image_id", "path", "status", "reason"]
+    assert manifest["path"].tolist() == [f"images/{i:05d}.png" for i in range(5)]
+    assert manifest["status"].tolist() == ["rejected", "flagged", "flagged", "kept", "kept"]
+    assert manifest["reason"][1] == "constant image (every pixel is 37)"
+    assert (
+        manifest["reason"][2] == "very low contrast (1st-99th percentile span 7 of 255 grey levels)"
+    )
+    assert manifest["reason"][3:].tolist() == ["", ""]
+    assert load_tensor(tmp_path / "out").shape == (4, 32, 32)  # flagged images are kept
+
+
+def test_no_miniature_radiograph_is_flagged(tmp_path: Path) -> None:
+    root = synthesize("nih", tmp_path / "nih", n=20, size=64, seed=0)
+    assert [p.name for p in sorted(root.rglob("*.png")) if contrast_flag(read_gray(p))] == []
+    assert contrast_flag(np.tile(np.arange(LOW_CONTRAST_SPAN + 1, dtype=np.uint8), (8, 1))) == ""
+
+
+def test_no_real_nih_image_is_flagged(real_nih: Path) -> None:
+    paths = sorted((real_nih / "images").glob("*.png"))
+    assert len(paths) == 51
+    assert [p.name for p in paths if contrast_flag(read_gray(p))] == []
+
+
+def test_a_run_that_rejects_every_image_fails_and_writes_nothing(tmp_path: Path) -> None:
+    index_path = make_dataset(tmp_path / "d", 3)
+    wrong_root = tmp_path / "typo"
+    with pytest.raises(ValueError, match=r"every image of .* was rejected \(3 of 3\)") as err:
+        preprocess(index_path, wrong_root, Preset(size=32), tmp_path / "out")
+    assert str(wrong_root) in str(err.value)
+    assert "00000.png" in str(err.value)
+    assert "is --root right?" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_an_empty_index_fails_with_a_clear_line(tmp_path: Path) -> None:
+    index_path = tmp_path / "index.parquet"
+    write_index(build_index([], "not_xray"), Manifest(), index_path)
+    with pytest.raises(ValueError, match="index has no rows"):
+        preprocess(index_path, tmp_path, Preset(size=32), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_failed_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,9 +226,10 @@ def test_rgba_png_gives_the_same_tensor_as_its_gray_conversion(tmp_path: Path) -
 
 
 def test_sixteen_bit_png_is_scaled_to_eight_bits(tmp_path: Path) -> None:
-    img16 = noise(32, 32).astype(np.uint16) * 257
-    cv2.imwrite(str(tmp_path / "x16.png"), img16)
-    assert np.array_equal(read_gray(tmp_path / "x16.png"), noise(32, 32))
+    img = noise(32, 32)
+    img[0, 0] = 255  # uses all 16 bits: scaled by 65535 (see test_decode.py for fewer bits)
+    cv2.imwrite(str(tmp_path / "x16.png"), img.astype(np.uint16) * 257)
+    assert np.array_equal(read_gray(tmp_path / "x16.png"), img)
 
 
 def peak_rss_mb(index_path: Path, root: Path, out: Path) -> float:

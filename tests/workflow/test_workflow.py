@@ -275,7 +275,7 @@ def test_preprocess_writes_the_tensor_index_and_stats(
     tensor = np.load(folder / "images.npy", mmap_mode="r")
     index = pd.read_parquet(folder / "index.parquet")
     ingest_index, _m, _s = ingested(built, dataset)
-    rejected = pd.read_csv(folder / "rejected.csv")
+    rejected = pd.read_csv(folder / "manifest.csv").query("status == 'rejected'")
     assert tensor.shape == (len(index), size, size)
     assert tensor.dtype == np.uint8
     assert len(index) + len(rejected) == len(ingest_index)
@@ -302,7 +302,12 @@ def test_every_split_has_a_clean_leakage_report(built: Path) -> None:
     for path in reports:
         report = json.loads(path.read_text())
         for column in report["splits"].values():
-            assert column["overlap"] == {"patients": 0, "groups": 0, "identical_images": 0}
+            assert column["overlap"] == {
+                "groups": 0,
+                "identical_images": 0,
+                "near_duplicates": 0,
+                "patients": 0,
+            }
             assert sum(side["images"] for side in column["sides"].values()) == report["images"]
 
 
