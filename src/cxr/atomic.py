@@ -4,9 +4,10 @@ half-written file or folder behind, and never mixes two writers' work.
 Every output is written into a work folder beside it (``.<name>.cxr-part``) and moved onto the
 target in one rename when, and only when, the step succeeds. Around that:
 
-- **Marks.** A folder cxr wrote holds a ``.cxr-output`` file; a file cxr wrote has a hidden
-  ``.<name>.cxr-output`` beside it. An existing target is replaced only if it is marked (or is
-  an empty folder); anything else stops the step with one line saying what is there.
+- **Marks.** A file or folder cxr wrote has a hidden ``.<name>.cxr-output`` beside it (outside
+  it, so a dataset cxr generates holds exactly the files of the real download). An existing
+  target is replaced only if it is marked (or is an empty folder); anything else stops the
+  step with one line saying what is there.
 - **One writer.** The target's lock (``.<name>.cxr-lock``, an ``flock``) is held while writing;
   a second writer stops at once with a clear message instead of racing the first.
 - **Interrupted runs.** A work folder left by a killed run is removed by the next run.
@@ -27,9 +28,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: The file inside a folder that cxr wrote.
-FOLDER_MARK = ".cxr-output"
-
 
 class OutputRefused(ValueError):
     """The target exists and cxr did not write it: replacing it could destroy user data."""
@@ -39,22 +37,18 @@ class OutputBusy(OutputRefused):
     """Another process is writing the same output right now."""
 
 
-def file_mark(target: Path) -> Path:
-    """The hidden file beside ``target`` that says cxr wrote it."""
-    return target.with_name(f".{target.name}.cxr-output")
-
-
 def _sibling(target: Path, suffix: str) -> Path:
     return target.with_name(f".{target.name}.{suffix}")
 
 
+def output_mark(target: Path) -> Path:
+    """The hidden file beside ``target`` that says cxr wrote it."""
+    return _sibling(target, "cxr-output")
+
+
 def written_by_cxr(target: Path) -> bool:
     """Whether ``target`` is a file or folder that cxr wrote (and may therefore replace)."""
-    if target.is_symlink():
-        return False
-    if target.is_dir():
-        return (target / FOLDER_MARK).is_file()
-    return target.is_file() and file_mark(target).is_file()
+    return not target.is_symlink() and target.exists() and output_mark(target).is_file()
 
 
 def check_replaceable(target: Path) -> None:
@@ -139,16 +133,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         try:
             yield work
             check_replaceable(target)  # nothing new appeared there while we worked
-            if work.is_dir():
-                (work / FOLDER_MARK).write_text(_mark_contents())
-            else:
-                file_mark(target).write_text(_mark_contents())
+            output_mark(target).write_text(_mark_contents())
             if target.is_dir() and not target.is_symlink():
                 os.replace(target, old)
             os.replace(work, target)
             _remove(old)
-            if target.is_dir():
-                with contextlib.suppress(FileNotFoundError):
-                    file_mark(target).unlink()
         finally:
             shutil.rmtree(part, ignore_errors=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr.atomic import atomic_path
+from cxr.atomic import atomic_path, check_replaceable
 
 #: Core columns and their pandas dtypes, in order.
 CORE_COLUMNS: dict[str, str] = {
@@ -82,11 +82,19 @@ class Manifest:
 
     def keep(self, kind: str, item: str | Path, note: str = "") -> None:
         """Record ``item`` (a file path or label-row id) of ``kind`` as kept."""
-        self.rows.append((kind, str(item), "kept", note))
+        self._add(kind, item, "kept", note)
 
     def skip(self, kind: str, item: str | Path, reason: str) -> None:
         """Record ``item`` of ``kind`` as left out, saying why."""
-        self.rows.append((kind, str(item), "skipped", reason))
+        self._add(kind, item, "skipped", reason)
+
+    def _add(self, kind: str, item: str | Path, status: str, reason: str) -> None:
+        """Append a row; bytes of names that are not UTF-8 become ``\\xff`` escapes (CSV-safe)."""
+        item, reason = (
+            str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            for text in (item, reason)
+        )
+        self.rows.append((kind, item, status, reason))
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=MANIFEST_COLUMNS)
@@ -167,6 +175,8 @@ def write_index(
         stem = index_path.name.removesuffix(".parquet")
         summary_path = index_path.with_name(f"{stem}.summary.json")
     summary = summarize(index, manifest)
+    for path in (manifest_path(index_path), Path(summary_path), index_path):
+        check_replaceable(path)  # all or nothing: refuse before writing any of the three
     with atomic_path(manifest_path(index_path)) as tmp:
         manifest.to_frame().to_csv(tmp, index=False)
     with atomic_path(summary_path) as tmp:

@@ -185,4 +185,4 @@ def test_kill_9_leaves_no_worker_and_the_next_run_cleans_up(work: Path) -> None:
     rerun = cxr("synth", "not_xray", "--n", "4", "--size", "64", "--out", "killed", cwd=work)
     assert rerun.returncode == 0, rerun.stderr
     assert not (work / ".killed.cxr-part").exists()  # ... the next run does
-    assert (work / "killed" / ".cxr-output").exists()
+    assert (work / ".killed.cxr-output").exists()

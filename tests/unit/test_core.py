@@ -31,8 +31,8 @@ def test_atomic_path_replaces_a_folder_it_wrote(tmp_path: Path) -> None:
         with atomic_path(target) as tmp:
             tmp.mkdir()
             (tmp / content).write_text(content)
-    assert sorted(p.name for p in target.iterdir()) == [".cxr-output", "new"]
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert [p.name for p in target.iterdir()] == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.cxr-output", "out"]
 
 
 def test_probe_reports_truncated_and_garbage_files(tmp_path: Path) -> None:

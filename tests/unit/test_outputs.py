@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cxr.atomic import FOLDER_MARK, OutputBusy, OutputRefused, atomic_path, file_mark
+from cxr.atomic import OutputBusy, OutputRefused, atomic_path, output_mark
 
 
 def write_folder(target: Path, name: str = "a") -> None:
@@ -51,14 +51,14 @@ def test_a_symbolic_link_is_never_replaced(tmp_path: Path) -> None:
 
 def test_outputs_cxr_wrote_and_empty_folders_are_replaced(tmp_path: Path) -> None:
     write_file(tmp_path / "a.json", "1")
-    assert file_mark(tmp_path / "a.json").is_file()
+    assert output_mark(tmp_path / "a.json").is_file()
     write_file(tmp_path / "a.json", "2")
     assert (tmp_path / "a.json").read_text() == "2"
     (tmp_path / "empty").mkdir()
     write_folder(tmp_path / "empty", "b")
-    assert (tmp_path / "empty" / FOLDER_MARK).is_file()
+    assert output_mark(tmp_path / "empty").is_file()
     write_folder(tmp_path / "empty", "c")
-    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == [FOLDER_MARK, "c"]
+    assert [p.name for p in (tmp_path / "empty").iterdir()] == ["c"]
 
 
 def test_a_failed_write_leaves_nothing_and_keeps_the_old_output(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_the_work_folder_of_a_killed_run_is_cleaned_by_the_next_run(tmp_path: Pa
     old_style = tmp_path / ".out.k2j4h1.part"  # the name cxr 0.1.0 used
     old_style.mkdir()
     write_folder(tmp_path / "out")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.cxr-output", "out"]
 
 
 def _hold(target: str, started, release) -> None:
@@ -134,4 +134,4 @@ def test_many_concurrent_writers_never_corrupt_the_output(tmp_path: Path) -> Non
     assert [p.exitcode for p in procs] == [0] * 6
     written = {f.read_text() for f in (tmp_path / "out").glob("*.txt")}
     assert len(written) == 1 and len(list((tmp_path / "out").glob("*.txt"))) == 20
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.cxr-output", "out"]

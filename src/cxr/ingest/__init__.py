@@ -18,7 +18,7 @@ import pandas as pd
 
 from cxr.datasets import dataset_module
 from cxr.index import IngestError, Manifest, build_index, write_index
-from cxr.ingest.folders import files_under
+from cxr.ingest.folders import walk
 
 
 def ingest(dataset: str, root: str | Path) -> tuple[pd.DataFrame, Manifest]:
@@ -27,7 +27,10 @@ def ingest(dataset: str, root: str | Path) -> tuple[pd.DataFrame, Manifest]:
     if not root.is_dir():
         raise IngestError(f"{dataset}: dataset root {root} is not a folder")
     manifest = Manifest()
-    rows = dataset_module("ingest", dataset).ingest(root, manifest)
+    try:
+        rows = dataset_module("ingest", dataset).ingest(root, manifest)
+    except OSError as err:  # a label file it must read, unreadable
+        raise IngestError(f"{dataset}: cannot read {err.filename}: {err.strerror}") from err
     account_for_all_files(root, manifest, dataset)
     index = build_index(rows, dataset)
     if index.empty:
@@ -38,9 +41,12 @@ def ingest(dataset: str, root: str | Path) -> tuple[pd.DataFrame, Manifest]:
 
 
 def account_for_all_files(root: Path, manifest: Manifest, dataset: str) -> None:
-    """Give every file under ``root`` that the ingester did not mention a manifest entry."""
+    """Record what the walk of ``root`` left out (links to folders walked already, unreadable
+    folders and files, bad names), and every file that the ingester did not mention."""
+    tree = walk(root)
+    tree.record_problems(manifest)
     seen = {item for kind, item, _s, _r in manifest.rows if kind == "file"}
-    for path in files_under(root):
+    for path in tree.files:
         if path not in seen:
             manifest.skip("file", path, f"not part of the {dataset} layout")
 

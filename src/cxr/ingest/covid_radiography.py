@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from cxr.images import IMAGE_EXTENSIONS, BadImage, ImageInfo, is_hidden, probe
 from cxr.index import IngestError, Manifest
-from cxr.ingest.folders import HIDDEN_REASON
+from cxr.ingest.folders import HIDDEN_REASON, Tree, walk
 
 CLASSES = ("COVID", "Lung_Opacity", "Normal", "Viral Pneumonia")
 #: Normalised folder (or workbook) names of each class, old releases included.
@@ -53,16 +53,18 @@ class ClassFolder:
 
 def ingest(root: Path, manifest: Manifest) -> list[dict]:
     """One row per usable image; every image, mask, workbook row and README in ``manifest``."""
-    folder = dataset_folder(root)
-    metadata = read_metadata_files(root, folder, manifest)
+    tree = walk(root)
+    folder = dataset_folder(root, tree)
+    metadata = read_metadata_files(root, tree, folder, manifest)
     rows: list[dict] = []
     seen: dict[str, str] = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        cls = canonical_class(sub.name)
+    for name in tree.folders_in(folder):
+        sub = _join(folder, name)
+        cls = canonical_class(name)
         if cls is None:
-            _skip_tree(root, sub, f"unknown class folder {sub.name!r}", manifest)
+            _skip_tree(tree, sub, f"unknown class folder {name!r}", manifest)
             continue
-        content = scan_class_folder(root, sub, cls, manifest)
+        content = scan_class_folder(root, tree, sub, cls, manifest)
         rows += _class_rows(root, content, metadata.get(cls, {}), seen, manifest)
     _account_metadata_rows(metadata, manifest)
     return rows
@@ -74,40 +76,51 @@ def canonical_class(name: str) -> str | None:
     return CLASS_ALIASES.get(key)
 
 
-def dataset_folder(root: Path) -> Path:
-    """The root, or the shallowest folder below it, that contains a known class folder."""
-    level = [root]
-    for _depth in range(MAX_SEARCH_DEPTH + 1):
-        for folder in level:
-            if any(canonical_class(p.name) for p in _subfolders(folder)):
-                return folder
-        level = [sub for folder in level for sub in _subfolders(folder)]
-    raise IngestError(
-        f"covid_radiography: no class folder ({', '.join(CLASSES)}) under {root}; expected "
-        "COVID-19_Radiography_Dataset/<class>/images/*.png"
-    )
+def dataset_folder(root: Path, tree: Tree) -> str:
+    """The root (""), or the shallowest folder below it that is not hidden, holding a known
+    class folder (at most :data:`MAX_SEARCH_DEPTH` levels down)."""
+    holders = {_parent(f) for f in tree.folders if canonical_class(PurePosixPath(f).name)}
+    found = [f for f in holders if _depth(f) <= MAX_SEARCH_DEPTH and not _in_hidden(f)]
+    if not found:
+        raise IngestError(
+            f"covid_radiography: no class folder ({', '.join(CLASSES)}) under {root}; expected "
+            "COVID-19_Radiography_Dataset/<class>/images/*.png"
+        )
+    return min(found, key=lambda f: (_depth(f), f.split("/")))
 
 
-def _subfolders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p))
+def _parent(rel: str) -> str:
+    return rel.rsplit("/", 1)[0] if "/" in rel else ""
+
+
+def _depth(rel: str) -> int:
+    return rel.count("/") + 1 if rel else 0
+
+
+def _in_hidden(rel: str) -> bool:
+    return any(is_hidden(Path(part)) for part in rel.split("/"))
+
+
+def _join(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
 
 
 def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _skip_tree(root: Path, folder: Path, reason: str, manifest: Manifest) -> None:
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        manifest.skip("file", _rel(root, path), reason)
+def _skip_tree(tree: Tree, folder: str, reason: str, manifest: Manifest) -> None:
+    for rel in tree.files_under(folder):
+        manifest.skip("file", rel, reason)
 
 
 def read_metadata_files(
-    root: Path, folder: Path, manifest: Manifest
+    root: Path, tree: Tree, folder: str, manifest: Manifest
 ) -> dict[str, dict[str, MetadataRow]]:
     """Workbook rows by class and lower-case stem; also records the README files."""
     metadata: dict[str, dict[str, MetadataRow]] = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        rel = _rel(root, path)
+    for rel in tree.files_in(folder):
+        path = root / rel
         if is_hidden(path):
             manifest.skip("file", rel, HIDDEN_REASON)
         elif path.name.lower().startswith("readme"):
@@ -157,25 +170,28 @@ def stem_key(name: str) -> str:
     return name.lower()
 
 
-def scan_class_folder(root: Path, folder: Path, cls: str, manifest: Manifest) -> ClassFolder:
+def scan_class_folder(
+    root: Path, tree: Tree, folder: str, cls: str, manifest: Manifest
+) -> ClassFolder:
     """Image and mask files of one class folder (``images/`` + ``masks/``, or flat PNGs)."""
-    subs = {p.name.lower(): p for p in folder.iterdir() if p.is_dir()}
+    subs = {name.lower(): _join(folder, name) for name in tree.folders_in(folder)}
     content = ClassFolder(cls)
-    content.images = _files(root, subs.get("images", folder), manifest)
+    content.images = _files(root, tree, subs.get("images", folder), manifest)
     if "masks" in subs:
-        for path in _files(root, subs["masks"], manifest):
+        for path in _files(root, tree, subs["masks"], manifest):
             content.masks[path.name.lower()] = path
     return content
 
 
-def _files(root: Path, folder: Path, manifest: Manifest) -> list[Path]:
+def _files(root: Path, tree: Tree, folder: str, manifest: Manifest) -> list[Path]:
     """Image files directly in ``folder``; OS litter and non-images go to the manifest."""
     out = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+    for rel in tree.files_in(folder):
+        path = root / rel
         if is_hidden(path):
-            manifest.skip("file", _rel(root, path), HIDDEN_REASON)
+            manifest.skip("file", rel, HIDDEN_REASON)
         elif path.suffix.lower() not in IMAGE_EXTENSIONS:
-            manifest.skip("file", _rel(root, path), "not an image file")
+            manifest.skip("file", rel, "not an image file")
         else:
             out.append(path)
     return out

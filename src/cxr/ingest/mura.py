@@ -21,13 +21,15 @@ label, label disagreeing with the folder suffix, duplicates).
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cxr.images import BadImage, is_hidden, probe
 from cxr.index import IngestError, Manifest
-from cxr.ingest.folders import HIDDEN_REASON, files_under
+from cxr.ingest.folders import HIDDEN_REASON, Tree
+from cxr.ingest.folders import walk as walk_tree
 
 ROOT_NAME = "MURA-v1.1"
 SPLITS: tuple[str, ...] = ("train", "valid")
@@ -99,25 +101,27 @@ class _Walk:
 
 def ingest(root: Path, manifest: Manifest) -> list[dict]:
     """Rows for the MURA images under ``root`` (see the module docstring)."""
-    base = find_dataset_folder(root)
-    prefix = "" if base == root else base.relative_to(root).as_posix() + "/"
-    walk = _Walk(base, prefix, set(files_under(base)), manifest)
+    tree = walk_tree(root)
+    base = find_dataset_folder(root, tree)
+    prefix = "" if base == root else f"{base.name}/"
+    on_disk = {rel.removeprefix(prefix) for rel in tree.files if rel.startswith(prefix)}
+    state = _Walk(base, prefix, on_disk, manifest)
     rows: list[dict] = []
     for split in SPLITS:
         if not _split_present(base, split):
             continue
         labels = read_study_labels(base / labeled_studies_csv(split), split, manifest)
-        rows += _ingest_images(walk, split, labels)
+        rows += _ingest_images(state, split, labels)
         _account_for_study_rows(labels, split, manifest)
-    _account_for_files(walk)
+    _account_for_files(state)
     return rows
 
 
-def find_dataset_folder(root: Path) -> Path:
+def find_dataset_folder(root: Path, tree: Tree) -> Path:
     """The folder holding the CSVs: ``root`` itself, or a child (``MURA-v1.1`` preferred)."""
     if _has_csvs(root):
         return root
-    children = sorted(d for d in root.iterdir() if d.is_dir() and _has_csvs(d))
+    children = [root / name for name in tree.folders_in("") if _has_csvs(root / name)]
     if not children:
         raise IngestError(
             f"mura: no {image_paths_csv('train')} or {image_paths_csv('valid')} in {root} or in "
@@ -128,7 +132,7 @@ def find_dataset_folder(root: Path) -> Path:
 
 
 def _has_csvs(folder: Path) -> bool:
-    return any((folder / image_paths_csv(s)).is_file() for s in SPLITS)
+    return any(os.path.isfile(folder / image_paths_csv(s)) for s in SPLITS)  # False if unreadable
 
 
 def _split_present(base: Path, split: str) -> bool:

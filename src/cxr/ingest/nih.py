@@ -23,7 +23,7 @@ from tqdm import tqdm
 from cxr.datasets import NIH_FINDINGS
 from cxr.images import BadImage, ImageInfo, is_hidden, probe
 from cxr.index import IngestError, Manifest, boxes_to_json, finding_column
-from cxr.ingest.folders import HIDDEN_REASON
+from cxr.ingest.folders import HIDDEN_REASON, files_under
 
 NO_FINDING = "No Finding"
 
@@ -291,7 +291,7 @@ def find_png_files(root: Path, manifest: Manifest) -> dict[str, str]:
     skipped naming the kept one. Hidden OS litter (``._x.png``) is skipped.
     """
     found: dict[str, str] = {}
-    for rel in sorted(_relative_pngs(root)):
+    for rel in _relative_pngs(root):
         name = rel.rsplit("/", 1)[-1]
         if is_hidden(Path(name)):
             manifest.skip("file", rel, HIDDEN_REASON)
@@ -303,12 +303,7 @@ def find_png_files(root: Path, manifest: Manifest) -> dict[str, str]:
 
 
 def _relative_pngs(root: Path) -> list[str]:
-    out = []
-    for folder, _dirs, names in os.walk(root, followlinks=True):
-        prefix = Path(folder).relative_to(root).as_posix()
-        prefix = "" if prefix == "." else prefix + "/"
-        out.extend(prefix + n for n in names if n.lower().endswith(".png"))
-    return out
+    return [rel for rel in files_under(root) if rel.lower().endswith(".png")]
 
 
 def probe_labelled_files(
