@@ -113,8 +113,8 @@ def check_sides(splits: pd.DataFrame, scheme: Scheme) -> None:
         if empty:
             raise ValueError(
                 f"{column}: no image went to {' or '.join(empty)} ({len(splits)} images in "
-                f"{splits['group'].nunique()} groups: {dict(counts)}); the dataset is too small "
-                "for this scheme, or its groups too large"
+                f"{splits['group'].nunique()} groups: {counts.to_dict()}); the dataset is too "
+                "small for this scheme, or its groups too large"
             )
 
 
