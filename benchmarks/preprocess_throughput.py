@@ -9,7 +9,7 @@ number of worker processes for every contender:
        overhead of the steps, decode only with cxr's own PNG decoder (imagecodecs), and
    (b) the per-image PIL pipeline that peer projects run in every epoch (open, convert,
        equalise, resize). Target: the step reaches >= 90% of (a).
-2. float training batches/s read from the tensor file (`cxr.batches.TensorBatches`), beside
+2. float training batches/s read from the tensor file (`cxr.training.data.TensorBatches`), beside
    a per-item PNG dataset in the style of torchvision's ImageFolder, through a DataLoader.
    Target: >= 20x.
 
@@ -32,12 +32,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from cxr.batches import TensorBatches
 from cxr.decode import read_gray
 from cxr.index import write_index
 from cxr.ingest import ingest
 from cxr.preprocess import preprocess
 from cxr.synth import synthesize
+from cxr.training.data import TensorBatches
 from cxr.transforms import Preset
 
 SEED000 = Preset(size=224, steps=("equalize", "median3", "resize"))

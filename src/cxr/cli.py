@@ -161,6 +161,44 @@ def _check_leakage(args: argparse.Namespace) -> None:
     )
 
 
+def _train(args: argparse.Namespace) -> None:
+    from cxr.training.engine import train
+    from cxr.training.recipe import Recipe
+
+    recipe = _settings(args.parser, "--recipe-json", lambda: Recipe.from_dict(args.recipe_json))
+    run = train(
+        args.data,
+        args.split,
+        args.split_column,
+        recipe,
+        args.out,
+        init=args.init,
+        data_version=args.data_version,
+    )
+    log.info(
+        "trained %s: best epoch %d of %d (val loss %.4f) -> %s (MLflow run %s)",
+        recipe.architecture,
+        run["best_epoch"] + 1,
+        run["epochs_run"],
+        run["best_val_loss"],
+        args.out,
+        run["run_id"],
+    )
+
+
+def _duplicates(args: argparse.Namespace) -> None:
+    from cxr.split_io import write_duplicates
+
+    table = write_duplicates(args.data, args.out)
+    log.info(
+        "%d near-duplicate group(s) holding %d images -> %s (figure: %s)",
+        len(table),
+        int(table["size"].sum()),
+        args.out,
+        args.out.with_suffix(".png"),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cxr",
@@ -224,6 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="split table to write (.parquet)")
     p.set_defaults(func=_split, parser=p)
 
+    p = sub.add_parser("duplicates", help="groups of exact and near-duplicate images, and a figure")
+    p.add_argument(
+        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="table to write (.csv); the figure goes beside it"
+    )
+    p.set_defaults(func=_duplicates, parser=p)
+
     p = sub.add_parser("check-leakage", help="fail if a patient or an image crosses splits")
     p.add_argument(
         "--split", type=existing_file, required=True, help="split table (.parquet or .csv)"
@@ -233,6 +280,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="report to write (.json)")
     p.set_defaults(func=_check_leakage, parser=p)
+
+    p = sub.add_parser("train", help="train one model of a recipe on a dataset and a split")
+    p.add_argument(
+        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
+    )
+    p.add_argument("--split", type=existing_file, required=True, help="split table (.parquet)")
+    p.add_argument("--split-column", default="split", help="split or fold_<i> (default: split)")
+    p.add_argument(
+        "--recipe-json",
+        type=json_object,
+        required=True,
+        help='e.g. {"study": "seed003", "task": "multiclass", "loss": "cross_entropy"}',
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="output folder (replaces only an output of cxr)"
+    )
+    p.add_argument(
+        "--init",
+        type=existing_file,
+        default=None,
+        help="model.pt of an earlier stage to start from",
+    )
+    p.add_argument(
+        "--data-version", default=None, help="the dataset's DVC pointer hash, for run.json"
+    )
+    p.set_defaults(func=_train, parser=p)
 
     p = sub.add_parser("gallery", help="figure of sample images per dataset with labels and boxes")
     p.add_argument(

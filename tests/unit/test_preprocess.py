@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxr.batches import TensorBatches
 from cxr.decode import read_gray
 from cxr.images import write_gray_png, write_rgba_png
 from cxr.index import Manifest, boxes_from_json, boxes_to_json, build_index, write_index
 from cxr.preprocess import LOW_CONTRAST_SPAN, contrast_flag, load_tensor, preprocess
 from cxr.synth import synthesize
+from cxr.training.data import TensorBatches
 from cxr.transforms import Preset, apply_preset, geometry, resize
 
 

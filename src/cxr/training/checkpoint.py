@@ -1,0 +1,85 @@
+"""Checkpoints: saved atomically, read only as tensors and plain data.
+
+- The resume checkpoint of output ``DIR`` is ``<parent>/.<DIR name>.cxr-resume/last.pt``,
+  outside the atomic work folder (which a new run deletes), replaced once per epoch with
+  tmp + ``os.replace`` so a kill leaves the previous one intact, and removed after success.
+- Every checkpoint is read with ``torch.load(weights_only=True)``: a file holding anything but
+  tensors and plain data (a pickle whose ``__reduce__`` runs code, say) is refused with an
+  error naming it, and nothing in it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+RESUME_FILE = "last.pt"
+
+
+def resume_folder(out: str | Path) -> Path:
+    """Where the resume checkpoint of output folder ``out`` lives."""
+    out = Path(out)
+    return out.parent / f".{out.name}.cxr-resume"
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    """``torch.save`` to ``path`` so that it is either the old file or the complete new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_plain(path: str | Path) -> dict:
+    """A checkpoint's contents, refusing anything but tensors and plain Python data."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"{path}: refused: it holds objects other than tensors and plain data, and cxr "
+            f"loads checkpoints with weights_only=True, so nothing in it ran ({reason})"
+        ) from None
+    except (RuntimeError, EOFError) as err:
+        raise ValueError(f"{path}: not a readable torch checkpoint ({err})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a dict of tensors, got {type(state).__name__}")
+    return state
+
+
+def remove_resume(out: str | Path) -> None:
+    """Delete the resume checkpoint of ``out`` (after the output is complete)."""
+    shutil.rmtree(resume_folder(out), ignore_errors=True)
+
+
+def plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict as contiguous CPU copies (a portable ``model.pt``)."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def fingerprint(parts: dict) -> str:
+    """A digest of what a run's result depends on; a checkpoint of other parts is stale."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 22) -> str:
+    """blake2b of a file read in chunks (about 1 GB/s)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return f"blake2b:{digest.hexdigest()}"

@@ -1,0 +1,151 @@
+"""A training recipe: every setting of one training run, checked before anything runs.
+
+Written in params.yaml (one per study and stage) and passed to ``cxr train --recipe-json``;
+``augment`` is a nested object (see :class:`~cxr.training.augment.Augment`). What depends on
+the data (findings present, input size, split sides) is checked when the data is opened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from cxr.settings import from_mapping
+from cxr.training.augment import Augment
+from cxr.training.models import (
+    ARCHITECTURES,
+    INITS,
+    TRANSFER_MODES,
+    ModelSpec,
+    imagenet_weights_url,
+)
+
+TASKS = ("multilabel", "binary", "multiclass")
+#: The losses each task accepts.
+LOSSES = {
+    "multilabel": ("bce", "weighted_bce", "label_weighted_bce"),
+    "binary": ("bce", "weighted_bce", "label_weighted_bce"),
+    "multiclass": ("cross_entropy", "weighted_cross_entropy"),
+}
+OPTIMIZERS = ("adam", "radam", "sgd")
+SCHEDULERS = ("plateau", "none")
+#: ``imagenet``: ImageNet's RGB mean/std as one grey channel; ``dataset``: the tensor folder's
+#: stats.json; ``none``: pixels in [0, 1] (seed 003).
+NORMALIZATIONS = ("imagenet", "dataset", "none")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training run's settings (see the module docstring).
+
+    Targets: ``multilabel`` trains one sigmoid output per finding of ``findings`` (``["all"]``:
+    every finding of the data); ``binary`` one sigmoid output for ``positive``, a finding
+    (``Nodule``) or a class of the ``label`` column against the rest (``malignant``);
+    ``multiclass`` a softmax over the ``label`` classes, sorted as torchvision's ImageFolder.
+    """
+
+    study: str
+    stage: str = "train"
+    task: str = "multilabel"
+    findings: tuple[str, ...] = ("all",)
+    positive: str = ""
+    architecture: str = "smallcnn_v1"
+    input_size: int = 64
+    init: str = "random"
+    transfer: str = "full"
+    normalize: str = "imagenet"
+    loss: str = "bce"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    betas: tuple[float, ...] = (0.9, 0.999)
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    epochs: int = 10
+    scheduler: str = "plateau"
+    plateau_factor: float = 0.1
+    plateau_patience: int = 3
+    early_stopping: int = 0
+    augment: Augment = field(default_factory=Augment)
+    seed: int = 0
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        choices = {
+            "task": TASKS,
+            "architecture": ARCHITECTURES,
+            "init": INITS,
+            "transfer": TRANSFER_MODES,
+            "normalize": NORMALIZATIONS,
+            "optimizer": OPTIMIZERS,
+            "scheduler": SCHEDULERS,
+        }
+        for name, known in choices.items():
+            if getattr(self, name) not in known:
+                raise ValueError(
+                    f"recipe {name}: unknown {getattr(self, name)!r}; choose one of {known}"
+                )
+        if self.loss not in LOSSES[self.task]:
+            raise ValueError(
+                f"recipe loss: {self.loss!r} does not fit task {self.task!r}; "
+                f"choose one of {LOSSES[self.task]}"
+            )
+        if (self.task == "binary") != bool(self.positive):
+            raise ValueError(
+                "recipe positive: task 'binary' needs the positive finding or class, e.g. "
+                '"Nodule", and only it takes one'
+            )
+        if self.task != "multilabel" and self.findings != ("all",):
+            raise ValueError("recipe findings: only task 'multilabel' takes findings")
+        if not self.findings or not all(isinstance(f, str) and f for f in self.findings):
+            raise ValueError(
+                f"recipe findings: a list of finding names or ['all'], got {self.findings}"
+            )
+        self._check_numbers()
+        try:
+            ModelSpec(self.architecture, 1, self.input_size)
+        except ValueError as err:
+            raise ValueError(f"recipe input_size: {err}") from None
+        if self.init == "imagenet":
+            try:
+                imagenet_weights_url(self.architecture)
+            except ValueError as err:
+                raise ValueError(f"recipe init: {err}") from None
+
+    def _check_numbers(self) -> None:
+        at_least_one = ("input_size", "batch_size", "epochs")
+        for name in at_least_one:
+            if getattr(self, name) < 1:
+                raise ValueError(f"recipe {name}: must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ValueError("recipe lr must be > 0, weight_decay >= 0 and momentum in [0, 1)")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"recipe betas: two numbers in [0, 1), got {list(self.betas)}")
+        if not 0 < self.plateau_factor < 1 or self.plateau_patience < 0:
+            raise ValueError("recipe plateau_factor must be in (0, 1) and plateau_patience >= 0")
+        if self.early_stopping < 0:
+            raise ValueError(f"recipe early_stopping: epochs >= 0, got {self.early_stopping}")
+
+    @classmethod
+    def from_dict(cls, cfg: object) -> Recipe:
+        """A recipe from its JSON form; a string ``findings`` is one name (or ``"all"``)."""
+        if not isinstance(cfg, dict):
+            raise ValueError(f"a recipe must be a JSON object, got {type(cfg).__name__}")
+        cfg = dict(cfg)
+        augment = Augment.from_dict(cfg.pop("augment", {}))
+        if isinstance(cfg.get("findings"), str):
+            cfg["findings"] = [cfg["findings"]]
+        return from_mapping(cls, cfg, "recipe", augment=augment)
+
+    def to_dict(self) -> dict:
+        """The resolved recipe as plain JSON data (lists for tuples)."""
+        return json_ready(dataclasses.asdict(self))
+
+
+def json_ready(value: object) -> object:
+    """Tuples as lists, recursively."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [json_ready(v) for v in value]
+    return value
