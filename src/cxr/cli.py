@@ -186,19 +186,6 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
-def _duplicates(args: argparse.Namespace) -> None:
-    from cxr.split_io import write_duplicates
-
-    table = write_duplicates(args.data, args.out)
-    log.info(
-        "%d near-duplicate group(s) holding %d images -> %s (figure: %s)",
-        len(table),
-        int(table["size"].sum()),
-        args.out,
-        args.out.with_suffix(".png"),
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cxr",
@@ -261,15 +248,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed unless the scheme sets its own")
     p.add_argument("--out", type=Path, required=True, help="split table to write (.parquet)")
     p.set_defaults(func=_split, parser=p)
-
-    p = sub.add_parser("duplicates", help="groups of exact and near-duplicate images, and a figure")
-    p.add_argument(
-        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
-    )
-    p.add_argument(
-        "--out", type=Path, required=True, help="table to write (.csv); the figure goes beside it"
-    )
-    p.set_defaults(func=_duplicates, parser=p)
 
     p = sub.add_parser("check-leakage", help="fail if a patient or an image crosses splits")
     p.add_argument(

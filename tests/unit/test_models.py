@@ -9,6 +9,7 @@ import json
 import pathlib
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,12 @@ CAM_ABLE = ("densenet121", "resnet50", "alexnet", "vgg19_bn")
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
+def _one_thread() -> Iterator[None]:
+    """One thread inside this module only (the count is process-wide)."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def small_spec(architecture: str, outputs: int = 3) -> ModelSpec:
