@@ -305,7 +305,8 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights_and_predictions(
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"after epoch {done_before}" in resumed.stderr
     straight = tmp_path / "straight"
-    run(data, straight, **RESUMABLE)
+    # the same command, uninterrupted (an in-process run may use another thread count)
+    subprocess.run(train_command(data, straight, RESUMABLE), check=True, capture_output=True)
 
     a, b = weights(killed), weights(straight)
     assert a.keys() == b.keys()
