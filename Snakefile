@@ -10,6 +10,7 @@ include: "workflow/rules/synth.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/split.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:
@@ -21,3 +22,6 @@ rule all:
         gallery="results/figures/ingest_gallery.png",
         tensors=preprocessed_targets(),
         leakage_reports=leakage_reports(),
+        duplicates=expand("results/duplicates/{dataset}.csv", dataset=DATASETS),
+        models=model_targets(),
+        train_metrics=train_metric_targets(),

@@ -35,6 +35,16 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workdir where the default target ran once on the tiny configuration (shared by the
+    workflow tests: a test that edits its params.yaml restores it)."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    snakemake(workdir)
+    return workdir
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the repository's Snakefile in ``workdir`` (its params.yaml is the config)."""
     cmd = [

@@ -54,6 +54,14 @@ def existing_folder(text: str) -> Path:
     return path
 
 
+def trained_folder(text: str) -> Path:
+    """An argument that must name a folder written by ``cxr train``."""
+    path = existing_folder(text)
+    if not (path / "run.json").is_file():
+        raise ArgumentError(f"{text} holds no run.json: it is not a folder cxr train wrote")
+    return path
+
+
 def json_object(text: str) -> dict:
     """An argument holding a JSON object."""
     try:
@@ -161,11 +169,23 @@ def _check_leakage(args: argparse.Namespace) -> None:
     )
 
 
+def _duplicates(args: argparse.Namespace) -> None:
+    from cxr.split_io import write_duplicates
+
+    table = write_duplicates(args.data, args.out)
+    log.info(
+        "%d group(s) of near-duplicates (%d images) -> %s and %s",
+        len(table), int(table["size"].sum()), args.out, args.out.with_suffix(".png"),
+    )  # fmt: skip
+
+
 def _train(args: argparse.Namespace) -> None:
+    from cxr.gpus import claim_gpu
     from cxr.training.engine import train
     from cxr.training.recipe import Recipe
 
     recipe = _settings(args.parser, "--recipe-json", lambda: Recipe.from_dict(args.recipe_json))
+    claim_gpu()  # before CUDA starts: parallel jobs on a multi-GPU machine get one GPU each
     run = train(
         args.data,
         args.split,
@@ -184,6 +204,23 @@ def _train(args: argparse.Namespace) -> None:
         args.out,
         run["run_id"],
     )
+
+
+def _track_init(args: argparse.Namespace) -> None:
+    from cxr.atomic import atomic_path
+    from cxr.tracking import prepare_store
+
+    with atomic_path(args.out) as work:
+        ids = _settings(args.parser, "--study", lambda: prepare_store(args.study, args.stage))
+        work.write_text(json.dumps({"experiments": ids, "stages": args.stage}, indent=2) + "\n")
+    log.info("MLflow experiments %s ready (parent runs: %s)", ids, args.stage or "none")
+
+
+def _train_summary(args: argparse.Namespace) -> None:
+    from cxr.training.summary import write_summary
+
+    summary = write_summary(args.model, args.out)
+    log.info("%s -> %s", args.model, summary)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,6 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="report to write (.json)")
     p.set_defaults(func=_check_leakage, parser=p)
 
+    p = sub.add_parser(
+        "duplicates", help="groups of an image and its near-duplicate copies, with a figure"
+    )
+    p.add_argument(
+        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="table to write (.csv; the figure gets .png)"
+    )
+    p.set_defaults(func=_duplicates, parser=p)
+
     p = sub.add_parser("train", help="train one model of a recipe on a dataset and a split")
     p.add_argument(
         "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
@@ -284,6 +332,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-version", default=None, help="the dataset's DVC pointer hash, for run.json"
     )
     p.set_defaults(func=_train, parser=p)
+
+    p = sub.add_parser(
+        "track-init", help="create the MLflow store, experiments and parent runs up front"
+    )
+    p.add_argument(
+        "--study", action="append", required=True, help="a study (one experiment); repeatable"
+    )
+    p.add_argument(
+        "--stage",
+        action="append",
+        default=[],
+        help="a stage trained in folds (one parent run per study); repeatable",
+    )
+    p.add_argument("--out", type=Path, required=True, help="marker to write (.json)")
+    p.set_defaults(func=_track_init, parser=p)
+
+    p = sub.add_parser("train-summary", help="a trained model's headline numbers as JSON")
+    p.add_argument(
+        "--model", type=trained_folder, required=True, help="folder written by cxr train"
+    )
+    p.add_argument("--out", type=Path, required=True, help="summary to write (.json)")
+    p.set_defaults(func=_train_summary, parser=p)
 
     p = sub.add_parser("gallery", help="figure of sample images per dataset with labels and boxes")
     p.add_argument(

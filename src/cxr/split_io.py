@@ -9,14 +9,12 @@ import numpy as np
 import pandas as pd
 
 from cxr.atomic import atomic_path
-from cxr.dedup import content_digest, dhashes, duplicate_groups
+from cxr.dedup import content_digest
 from cxr.index import read_index
 from cxr.leakage import check_leakage
+from cxr.near_duplicates import draw_groups, group_table, near_duplicate_groups
 from cxr.preprocess import INDEX_FILE, load_tensor
 from cxr.splits import Scheme, make_splits, split_columns
-
-#: Hamming distance (of 256 bits) at or under which two images are near-duplicates.
-NEAR_DUPLICATE_BITS = Scheme.near_duplicate_bits
 
 
 def read_data(data: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
@@ -30,17 +28,24 @@ def read_data(data: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
     return index, tensor
 
 
-def near_duplicate_components(tensor: np.ndarray, bits: int = NEAR_DUPLICATE_BITS) -> np.ndarray:
-    """The near-duplicate component of every image of a preprocessed tensor."""
-    return duplicate_groups(dhashes(tensor), bits)
+def write_duplicates(data: str | Path, out: str | Path) -> pd.DataFrame:
+    """The near-duplicate groups of a preprocessed dataset: a table at ``out`` (CSV) and a
+    figure of some groups beside it (``out`` with ``.png``); returns the table."""
+    out = Path(out)
+    index, tensor = read_data(data)
+    labels, pairs = near_duplicate_groups(tensor)
+    table = group_table(index["image_id"].tolist(), labels, pairs)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(out.with_suffix(".png")) as tmp:
+        draw_groups(tensor, table, index["image_id"].tolist(), tmp)
+    return table
 
 
 def write_splits(data: str | Path, scheme: Scheme, out: str | Path) -> dict:
     """Split the preprocessed dataset in ``data``; returns images per side of each column."""
     index, tensor = read_data(data)
-    splits = make_splits(
-        index, scheme, near_duplicate_components(tensor, scheme.near_duplicate_bits)
-    )
+    splits = make_splits(index, scheme, near_duplicate_groups(tensor)[0])
     with atomic_path(out) as tmp:
         splits.to_parquet(tmp, index=False)
     return {c: splits[c].value_counts().to_dict() for c in split_columns(splits)}
@@ -61,7 +66,7 @@ def check_split_file(split: str | Path, data: str | Path, out: str | Path) -> di
     """Check a split table against its preprocessed data; writes the report only if clean."""
     index, tensor = read_data(data)
     digests = pd.Series([content_digest(img) for img in tensor])
-    near = pd.Series(near_duplicate_components(tensor))
+    near = pd.Series(near_duplicate_groups(tensor)[0])
     try:
         report = check_leakage(read_split_table(split), index, digests, near)
     except ValueError as err:

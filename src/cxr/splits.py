@@ -57,7 +57,6 @@ class Scheme:
     val_positives: float = 0.163
     test_positives: float = 0.042
     seed: int = 0
-    near_duplicate_bits: int = 6  # of 256: planted copies measure <= 6, distinct phantoms >= 8
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

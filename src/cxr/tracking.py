@@ -179,14 +179,16 @@ def prepare_store(studies: Sequence[str], stages: Sequence[str] = ()) -> dict[st
 
     Idempotent, and safe when several processes call it at once on the local store. Call it
     once before parallel jobs start; on a tracking server, also pass the stages. Returns
-    ``{study: experiment_id}``.
+    ``{study: experiment_id}``. A bad name is refused before the store is touched.
     """
+    for what, names in (("study", studies), ("stage", stages)):
+        for name in names:
+            _check_name(what, name)
     uri = tracking_uri()
     client = _client(uri)
     with _store_lock(uri):
         ids = {study: _experiment_id(client, study) for study in studies}
         for study, stage in itertools.product(studies, stages):
-            _check_name("stage", stage)
             _parent_id(client, ids[study], study, stage)
     return ids
 
@@ -375,3 +377,20 @@ def training_run(
         if parent := run.data.tags.get(PARENT_TAG):
             with _store_lock(uri):
                 _settle_parent(client, experiment_id, parent)
+
+
+def log_to_run(
+    run_id: str, metrics: Mapping[str, float], artifacts: Path | None = None, folder: str = ""
+) -> None:
+    """Add ``metrics`` (step 0) and the files of the folder ``artifacts`` (under ``folder``)
+    to the existing run ``run_id``, e.g. a trained model's run, whatever its state."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(tracking_uri())
+    try:
+        client.get_run(run_id)
+    except MlflowException as err:
+        raise ValueError(f"MLflow run {run_id}: not found at {tracking_uri()}") from err
+    RunLog(run_id, client).log_metrics(metrics)
+    if artifacts is not None:
+        client.log_artifacts(run_id, str(artifacts), folder or None)

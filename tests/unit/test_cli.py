@@ -47,7 +47,9 @@ VERBS = {
     ],
     "split": ["split", "--data", "pre", "--scheme-json", '{"method": "official"}'],
     "check-leakage": ["check-leakage", "--split", "s.parquet", "--data", "pre"],
+    "duplicates": ["duplicates", "--data", "pre"],
     "gallery": ["gallery", "--panel", "x", "ingest/index.parquet", "raw"],
+    "track-init": ["track-init", "--study", "s", "--stage", "t"],
 }  # fmt: skip
 
 
@@ -87,9 +89,14 @@ def test_no_verb_replaces_a_folder_it_did_not_write(work: Path, verb: str) -> No
          "argument --root: no such folder: nowhere"),
         (["gallery", "--panel", "x", "nowhere.parquet", "raw", "--out", "o"],
          "argument --panel: no such file: nowhere.parquet"),
+        (["track-init", "--study", "a b", "--out", "o"],
+         "argument --study: study 'a b': use letters"),
+        (["train-summary", "--model", "pre", "--out", "o"],
+         "argument --model: pre holds no run.json"),
     ],
     ids=["missing-index", "scheme-key", "bad-json", "wrong-type", "preset-key", "missing-key",
-         "workers", "folder-as-file", "missing-root", "gallery-panel"],
+         "workers", "folder-as-file", "missing-root", "gallery-panel", "track-init-name",
+         "train-summary-folder"],
 )  # fmt: skip
 def test_an_argument_error_is_one_line_naming_the_argument(
     work: Path, args: list[str], message: str

@@ -94,6 +94,23 @@ def test_a_reordered_table_cannot_hide_an_identical_image_on_two_sides(
     assert not (tmp_path / "report.json").exists()
 
 
+def test_a_re_encoded_copy_on_another_side_is_found_by_the_near_duplicate_check(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "data"
+    write_preprocessed(folder, [str(i // 2) for i in range(40)], {})
+    tensor = np.load(folder / TENSOR_FILE)
+    copy = np.clip(np.roll(tensor[0], 1, axis=1).astype(int) * 1.05 + 6, 0, 255).astype(np.uint8)
+    _, jpeg = cv2.imencode(".jpg", copy, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    tensor[39] = cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE)  # a re-upload of img000 (patient 19)
+    np.save(folder / TENSOR_FILE, tensor)
+    with pytest.raises(LeakageError) as err:
+        check(tmp_path, split_table(folder, {"img039.png": "test", "img010.png": "val"}), folder)
+    message = str(err.value)
+    assert "near-duplicate images is in test (img039.png), train (img000.png)" in message
+    assert "identical images" not in message
+
+
 def test_sides_are_named_by_image_id_whatever_the_row_order(tmp_path: Path, data: Path) -> None:
     table = split_table(data, {"img002.png": "test", "img003.png": "val"})
     table = table.iloc[::-1]

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr.dedup import content_digest, dhash, duplicate_groups
+from cxr.dedup import content_digest
 from cxr.leakage import LeakageError, check_leakage
+from cxr.near_duplicates import near_duplicate_groups
 from cxr.splits import Scheme, make_splits, split_columns
 
 
@@ -113,18 +114,6 @@ def test_kfold_tests_each_group_exactly_once() -> None:
     assert (validated == 1).all()
 
 
-def test_near_duplicates_are_grouped_and_distinct_images_are_not() -> None:
-    rng = np.random.default_rng(0)
-    images = [np.clip(rng.normal(128, 50, (64, 64)), 0, 255).astype(np.uint8) for _ in range(6)]
-    images = [cv2_blur(i) for i in images]
-    near = np.clip(images[0].astype(int) + 3, 0, 255).astype(np.uint8)  # re-exposed copy
-    stack = np.stack([*images, images[2].copy(), near])
-    groups = duplicate_groups(np.stack([dhash(i) for i in stack]), max_distance=12)
-    assert groups[6] == groups[2]
-    assert groups[7] == groups[0]
-    assert len(set(groups[:6])) == 6
-
-
 def cv2_blur(img: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(img, (0, 0), 3)
 
@@ -141,7 +130,7 @@ def test_duplicates_without_patient_ids_stay_on_one_side() -> None:
             "source_split": None,
         }
     )
-    components = duplicate_groups(np.stack([dhash(i) for i in images]), 6)
+    components = near_duplicate_groups(images)[0]
     splits = make_splits(index, Scheme("random", ratios=(0.5, 0.25, 0.25)), components)
     for k in range(10):
         assert splits.loc[k, "split"] == splits.loc[30 + k, "split"]
@@ -194,33 +183,3 @@ def test_content_digest_tells_exact_copies() -> None:
     img = np.arange(16, dtype=np.uint8).reshape(4, 4)
     assert content_digest(img) == content_digest(img.copy())
     assert content_digest(img) != content_digest(img.T)
-
-
-def test_covid_miniature_near_duplicates_are_found_and_kept_together(tmp_path) -> None:
-    from cxr.index import write_index
-    from cxr.ingest import ingest
-    from cxr.preprocess import load_tensor, preprocess
-    from cxr.synth import synthesize
-    from cxr.synth.covid_radiography import plan_items
-    from cxr.transforms import Preset
-
-    root = synthesize("covid_radiography", tmp_path / "covid", n=150, size=64, seed=4)
-    index, manifest = ingest("covid_radiography", root)
-    write_index(index, manifest, tmp_path / "index.parquet")
-    preprocess(tmp_path / "index.parquet", root, Preset(size=64), tmp_path / "t")
-    tensor = load_tensor(tmp_path / "t")
-    index = pd.read_parquet(tmp_path / "t" / "index.parquet")
-    components = duplicate_groups(np.stack([dhash(i) for i in tensor]), 6)
-    splits = make_splits(index, Scheme("random", ratios=(0.8, 0.1, 0.1)), components)
-
-    items = plan_items(150, seed=4)
-    names = {item.index: item.file_name for item in items}
-    pairs = [(names[i.duplicate_of], i.file_name) for i in items if i.duplicate_of is not None]
-    assert len(pairs) == 3
-    group = splits.set_index("image_id")["group"]
-    side = splits.set_index("image_id")["split"]
-    for original, copy in pairs:
-        assert group[original] == group[copy]
-        assert side[original] == side[copy]
-    # distinct phantoms are not merged: only the planted pairs share a group
-    assert group.nunique() == len(group) - len(pairs)

@@ -23,15 +23,6 @@ from cxr.transforms import Preset, apply_preset
 pytestmark = pytest.mark.workflow
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workdir where the default target ran once on the tiny configuration."""
-    workdir = tmp_path_factory.mktemp("workflow")
-    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
-    snakemake(workdir)
-    return workdir
-
-
 def synthetic(built: Path, dataset: str) -> Path:
     return built / "data" / "synthetic" / dataset
 
@@ -227,6 +218,7 @@ def test_real_nih_sample_is_ingested_and_preprocessed_through_the_rules(
     params["datasets"] = {"nih": {**params["datasets"]["nih"], "source": "real"}}
     params["preprocess"]["build"] = {"nih": ["tiny_eq"]}
     params["split"] = {"nih": {"random": {"method": "random", "ratios": [0.6, 0.2, 0.2]}}}
+    params.pop("training")  # the tiny studies read schemes this test leaves out
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.copytree(real_nih, workdir / "data" / "raw" / "nih")
     snakemake(workdir)
@@ -311,6 +303,29 @@ def test_every_split_has_a_clean_leakage_report(built: Path) -> None:
             assert sum(side["images"] for side in column["sides"].values()) == report["images"]
 
 
+def test_duplicates_rule_lists_the_planted_covid_copies_and_draws_them(built: Path) -> None:
+    from cxr.synth.covid_radiography import plan_items
+
+    params = tiny_params()
+    items = plan_items(params["datasets"]["covid_radiography"]["synthetic"]["n"], params["seed"])
+    name = {item.index: item.file_name for item in items}
+    planted = {
+        frozenset((name[i.duplicate_of], i.file_name)) for i in items if i.duplicate_of is not None
+    }
+    assert planted
+    table = pd.read_csv(built / "results" / "duplicates" / "covid_radiography.csv")
+    assert list(table.columns) == ["group", "size", "image_ids", "max_distance"]
+    assert {frozenset(ids.split("|")) for ids in table["image_ids"]} == planted
+    assert (table["max_distance"] <= 0.07).all()
+    with Image.open(built / "results" / "duplicates" / "covid_radiography.png") as figure:
+        assert figure.height > 100
+    splits = pd.read_parquet(
+        next((built / "results" / "splits" / "covid_radiography").glob("*.parquet"))
+    ).set_index("image_id")
+    for pair in planted:
+        assert splits.loc[list(pair), "group"].nunique() == 1
+
+
 def test_nih_official_split_keeps_the_official_test_list(built: Path) -> None:
     splits = pd.read_parquet(built / "results" / "splits" / "nih" / "official.parquet")
     listed = set((synthetic(built, "nih") / "test_list.txt").read_text().split())
@@ -360,8 +375,11 @@ def test_editing_one_preset_reruns_only_its_tensors(built: Path) -> None:
     out = dry_run_with(built, params)
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE))
     jobs.pop("total", None)
-    # jsrt, mura and xray_types use tiny_pad; mura's and xray_types' splits hash it
-    assert jobs == {"preprocess": "3", "split": "2", "check_leakage": "2", "all": "1"}
+    # jsrt, mura and xray_types use tiny_pad; mura's and xray_types' splits and duplicate
+    # groups are made from it
+    assert jobs == {
+        "preprocess": "3", "split": "2", "check_leakage": "2", "duplicates": "2", "all": "1"
+    }  # fmt: skip
 
 
 @pytest.mark.slow

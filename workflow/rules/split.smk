@@ -1,7 +1,7 @@
 # Leak-proof splits, stored as data -------------------------------------------------------------
 rule split:
     input:
-        data=hashed_preset_dir,
+        data=grouped_preset_dir,
     output:
         "results/splits/{dataset}/{scheme}.parquet",
     log:
@@ -20,7 +20,7 @@ rule split:
 rule check_leakage:
     input:
         split="results/splits/{dataset}/{scheme}.parquet",
-        data=hashed_preset_dir,
+        data=grouped_preset_dir,
     output:
         "results/metrics/splits/{dataset}/{scheme}.json",
     log:
@@ -29,3 +29,20 @@ rule check_leakage:
         "Checking {wildcards.dataset}/{wildcards.scheme} for leakage across splits"
     shell:
         "cxr check-leakage --split {input.split} --data {input.data} --out {output} > {log} 2>&1"
+
+
+# Groups of exact and near-duplicate images, with a figure of what was merged ------------------
+rule duplicates:
+    input:
+        data=grouped_preset_dir,
+    output:
+        table="results/duplicates/{dataset}.csv",
+        figure="results/duplicates/{dataset}.png",
+    log:
+        "logs/duplicates/{dataset}.log",
+    benchmark:
+        "logs/duplicates/{dataset}.benchmark.tsv"
+    message:
+        "Finding near-duplicate images in {wildcards.dataset}"
+    shell:
+        "cxr duplicates --data {input.data} --out {output.table} > {log} 2>&1"

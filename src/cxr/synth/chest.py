@@ -31,6 +31,9 @@ How the phantom works:
   renderer scales the heart to fill it). Emphysema lowers the diaphragm by a fixed amount; other
   findings of the same image stay inside their boxes, which then sit a little higher in the lung.
 - ``lung_mask`` is the normal anatomy's lung fields (heart excluded); findings do not change it.
+- Every pattern survives an area resize to 64 px (textures have meshes of about 2 px or more
+  there, bands are about a pixel wide or more), with graded difficulty: large opacities and
+  Cardiomegaly are easy, Nodule is hard. ``benchmarks/phantom_probe.py`` measures it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ _WORK_MAX = 512  # internal working resolution cap
 _SHIFT = 4  # fixed-point bits for sub-pixel cv2 drawing
 _PIVOT_Y = 0.45  # rotation pivot (image fraction) on the midline
 _LUNG_DROP = 0.42  # attenuation removed by fully aerated lung
+_FIBROSIS_MESH = 0.035  # reticular mesh size (image fractions): ~2 px at 64 px
 
 
 @dataclass(frozen=True)
@@ -351,7 +355,7 @@ def _box_mass(a: Anatomy, rng: np.random.Generator) -> Box:
 def _box_effusion(a: Anatomy, rng: np.random.Generator) -> Box:
     side = _side(rng)
     cp = _cp_y(a, side)
-    w, h = a.half_w * rng.uniform(0.35, 0.7), rng.uniform(0.06, 0.2)
+    w, h = a.half_w * rng.uniform(0.45, 0.8), rng.uniform(0.08, 0.22)
     x_lat, x_med = a.cx + side * (a.half_w + 0.01), a.cx + side * (a.half_w - w)
     return _canon_rect(a, min(x_lat, x_med), cp - h, max(x_lat, x_med), cp + 0.012)
 
@@ -762,11 +766,11 @@ def _paint_nodule(L: _Layers, r: _Region, rng: np.random.Generator, s: float, va
         body = _smoothstep(outline - rad, -1.2 / edge_px, 1.2 / edge_px)
         body *= 0.75 + 0.25 * _smooth_noise(rng, r.shape, max(r.shape) / 3)
         body = np.maximum(body, _spicules(r, rng, 0.5) * 0.7)
-        _opacify(L, r, body * (0.25 + 0.65 * s), extra=0.05)
+        _opacify(L, r, body * (0.45 + 0.5 * s), extra=0.08)
     else:
         outline = rng.uniform(0.55, 0.75)
         body = _smoothstep(outline - rad, -0.6 / edge_px, 0.6 / edge_px)
-        _opacify(L, r, body * (0.2 + 0.65 * s), extra=0.04)
+        _opacify(L, r, body * (0.4 + 0.5 * s), extra=0.07)
         if rng.random() < 0.4:  # calcified core
             core = _smoothstep(outline * 0.45 - rad, -0.6 / edge_px, 0.6 / edge_px)
             L.soft[r.ys, r.xs] += core * (0.1 + 0.1 * s)
@@ -798,26 +802,26 @@ def _paint_mass(L: _Layers, r: _Region, rng: np.random.Generator, s: float, vari
 
 def _paint_effusion(L: _Layers, r: _Region, rng: np.random.Generator, s: float, variant: str):
     lat = r.lateral
-    level = 0.08 + 0.6 * (1 - lat) ** 1.4 * rng.uniform(0.7, 1.0)  # meniscus rises laterally
-    fluid = _smoothstep(r.v - level, 0, 0.12) * _smoothstep(lat, 0.0, 0.25)
-    depth = 0.8 + 0.2 * r.v
-    _opacify(L, r, fluid * depth * (0.55 + 0.45 * s))
+    level = 0.05 + 0.5 * (1 - lat) ** 1.4 * rng.uniform(0.6, 1.0)  # meniscus rises laterally
+    fluid = _smoothstep(r.v - level, 0, 0.1) * _smoothstep(lat, 0.0, 0.15)
+    depth = 0.85 + 0.15 * r.v
+    _opacify(L, r, fluid * depth * (0.75 + 0.25 * s), extra=0.04)
 
 
 def _paint_pneumothorax(L: _Layers, r: _Region, rng: np.random.Generator, s: float, variant: str):
     dist = L.dist[r.ys, r.xs]
     inside = L.lung_bin[r.ys, r.xs] > 0
-    width = (0.02 + 0.055 * s) * _smoothstep(1 - r.v, 0.0, 0.45) * _smoothstep(r.lateral, 0, 0.3)
+    width = (0.015 + 0.045 * s) * _smoothstep(1 - r.v, 0.0, 0.45) * _smoothstep(r.lateral, 0, 0.3)
     px = 1.0 / L.n
     rim = _smoothstep(width - dist, -px, px) * inside
     line = np.exp(-(((dist - width) / (0.8 * px)) ** 2)) * (width > 2 * px) * inside
     collapsed = inside * (dist > width) * _smoothstep(width, 0, 0.01)
-    air = 0.75 * (_LUNG_DROP - L.drop[r.ys, r.xs]) + 0.035 + 0.06 * s  # no lung tissue: darker
+    air = 0.6 * (_LUNG_DROP - L.drop[r.ys, r.xs]) + 0.025 + 0.055 * s  # no lung tissue: darker
     soft = L.soft[r.ys, r.xs]
     darker = np.maximum(soft - rim * air, np.minimum(soft, 0.1))  # never as black as free air
     L.soft[r.ys, r.xs] = darker + line * 0.08 + collapsed * 0.04 * s
     L.vessels[r.ys, r.xs] *= 1 - rim
-    L.bones[r.ys, r.xs] *= 1 - 0.6 * rim
+    L.bones[r.ys, r.xs] *= 1 - 0.3 * rim
 
 
 def _paint_atelectasis(L: _Layers, r: _Region, rng: np.random.Generator, s: float, variant: str):
@@ -826,9 +830,9 @@ def _paint_atelectasis(L: _Layers, r: _Region, rng: np.random.Generator, s: floa
     ang = rng.uniform(-0.35, 0.35)
     y0 = h * rng.uniform(0.35, 0.6)
     across = np.abs((yy - y0) * math.cos(ang) - (xx - w / 2) * math.sin(ang))
-    thick = max(0.8, (0.004 + 0.007 * s) * L.n)
+    thick = max(0.8, (0.008 + 0.01 * s) * L.n)
     band = np.exp(-((across / thick) ** 2)) * _smoothstep(np.minimum(r.u, 1 - r.u), 0.02, 0.2)
-    alpha = band * (0.45 + 0.45 * s)
+    alpha = band * (0.55 + 0.4 * s)
     _opacify(L, r, np.maximum(alpha, _raised_diaphragm(L, r, s)))
 
 
@@ -839,7 +843,7 @@ def _raised_diaphragm(L: _Layers, r: _Region, s: float) -> np.ndarray:
     lowest = h - 1 - np.argmax(lung[::-1], axis=0)
     valid = lung.any(0) & (lowest < h - 2) & (lowest > h // 2)
     rows = np.arange(h)[:, None]
-    rise = max(1.0, (0.012 + 0.025 * s) * L.n)
+    rise = max(1.0, (0.02 + 0.03 * s) * L.n)
     fill = _smoothstep(rows - (lowest - rise), -1, 1) * valid
     return fill * 0.9 * _smoothstep(np.minimum(r.u, 1 - r.u), 0.0, 0.2)
 
@@ -963,10 +967,12 @@ def _sq_dist(r: _Region, centre: np.ndarray) -> np.ndarray:
 
 
 def _paint_fibrosis(L: _Layers, r: _Region, rng: np.random.Generator, s: float, v: str):
-    cell = max(1.5, 0.012 * L.n)
-    net = np.exp(-((_smooth_noise(rng, r.shape, cell) / 0.35) ** 2))
-    weight = r.lateral**0.8 * np.clip(r.v, 0.1, 1) ** 0.6 * _edge_fade(r, 0.06)
-    _opacify(L, r, net * weight * (0.35 + 0.5 * s), hide=0.3)
+    """Coarse reticulation over a haze, densest at the outer base of the box. The net's
+    meshes are about two pixels at 64 px, so a downsized image keeps both the texture and
+    the net opacity (a finer net averages out to almost nothing)."""
+    net = np.exp(-((_smooth_noise(rng, r.shape, _FIBROSIS_MESH * L.n) / 0.5) ** 2))
+    weight = r.lateral**0.6 * np.clip(r.v, 0.15, 1) ** 0.5 * _edge_fade(r, 0.06)
+    _opacify(L, r, weight * (0.18 + 0.14 * s + net * (0.4 + 0.35 * s)), hide=0.5)
 
 
 def _paint_hernia(L: _Layers, r: _Region, rng: np.random.Generator, s: float, v: str):
@@ -981,12 +987,14 @@ def _paint_hernia(L: _Layers, r: _Region, rng: np.random.Generator, s: float, v:
 
 
 def _paint_pleural_thickening(L: _Layers, r: _Region, rng: np.random.Generator, s: float, v: str):
+    """A dense, lumpy band along the pleura, 0.01 to 0.06 of the image side wide (at least
+    about a pixel at 64 px; a thinner band vanishes into the blurred lung edge)."""
     dist = L.dist[r.ys, r.xs]
     inside = L.lung_bin[r.ys, r.xs] > 0
     noise = _smooth_noise(rng, r.shape, max(r.shape) / 5)
-    width = (0.005 + 0.011 * s) * np.clip(1 + 0.4 * noise, 0.5, 1.6) * _edge_fade(r, 0.2)
+    width = (0.022 + 0.018 * s) * np.clip(1 + 0.4 * noise, 0.5, 1.6) * _edge_fade(r, 0.15)
     band = _smoothstep(width - dist, -1 / L.n, 1 / L.n) * inside
-    _opacify(L, r, band * 0.95, extra=0.03)
+    _opacify(L, r, band, extra=0.07)
 
 
 def _paint_covid(L: _Layers, r: _Region, rng: np.random.Generator, s: float, v: str):

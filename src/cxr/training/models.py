@@ -378,8 +378,9 @@ def set_transfer_mode(model: nn.Module, spec: ModelSpec, mode: str) -> int:
     """Let only ``mode``'s blocks train; returns the number of trainable parameters.
 
     "full": everything; "frozen": the final linear layer (seed 001's frozen feature extractor);
-    "last_blocks": :data:`LAST_BLOCKS` (seed 004). Frozen batch norms still update their running
-    statistics in ``train()`` mode.
+    "last_blocks": :data:`LAST_BLOCKS` (seed 004). This sets ``requires_grad`` only; the engine
+    also runs frozen batch norms in evaluation mode, so their running statistics stay those of
+    the weights they came with (Keras' ``trainable=False`` semantics).
     """
     blocks = trainable_blocks(model, spec, mode)
     for name, param in model.named_parameters():

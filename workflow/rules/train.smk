@@ -1,0 +1,51 @@
+# Create the MLflow store, the study's experiment and the stage's parent run, once --------------
+rule track_init:
+    output:
+        "results/tracking/{study}/{stage}.json",
+    log:
+        "logs/track_init/{study}/{stage}.log",
+    params:
+        stage=parent_stage_arg,
+    message:
+        "Preparing MLflow for {wildcards.study}/{wildcards.stage}"
+    shell:
+        "cxr track-init --study {wildcards.study} {params.stage} --out {output} > {log} 2>&1"
+
+
+# Train one model: a stage of a study on one split column (split or fold_<i>) -------------------
+rule train:
+    input:
+        unpack(train_inputs),
+    output:
+        directory("results/models/{study}/{stage}/{column}"),
+    log:
+        "logs/train/{study}/{stage}/{column}.log",
+    benchmark:
+        "logs/train/{study}/{stage}/{column}.benchmark.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+    params:
+        recipe=recipe_json,
+        init=init_arg,
+        data_version=data_version_arg,
+    message:
+        "Training {wildcards.study}/{wildcards.stage} on {wildcards.column}"
+    shell:
+        "cxr train --data {input.data} --split {input.split} --split-column {wildcards.column}"
+        " --recipe-json {params.recipe:q} {params.init} {params.data_version}"
+        " --out {output} > {log} 2>&1"
+
+
+# A trained model's headline numbers, as a small metrics file DVC tracks ---------------------
+rule train_summary:
+    input:
+        "results/models/{study}/{stage}/{column}",
+    output:
+        "results/metrics/train/{study}/{stage}/{column}.json",
+    log:
+        "logs/train_summary/{study}/{stage}/{column}.log",
+    message:
+        "Summarising {wildcards.study}/{wildcards.stage}/{wildcards.column}"
+    shell:
+        "cxr train-summary --model {input} --out {output} > {log} 2>&1"
