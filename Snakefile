@@ -11,6 +11,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
@@ -25,3 +26,4 @@ rule all:
         duplicates=expand("results/duplicates/{dataset}.csv", dataset=DATASETS),
         models=model_targets(),
         train_metrics=train_metric_targets(),
+        evaluation=evaluation_targets(),

@@ -62,6 +62,19 @@ def trained_folder(text: str) -> Path:
     return path
 
 
+def threshold(text: str) -> str | float:
+    """An argument naming a threshold rule (youden, fixed) or a probability in [0, 1]."""
+    if text in ("youden", "fixed"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise ArgumentError(f"{text!r}: use youden, fixed or a number in [0, 1]") from None
+    if not 0 <= value <= 1:
+        raise ArgumentError(f"{text}: a threshold is a probability in [0, 1]")
+    return value
+
+
 def json_object(text: str) -> dict:
     """An argument holding a JSON object."""
     try:
@@ -179,6 +192,62 @@ def _duplicates(args: argparse.Namespace) -> None:
     )  # fmt: skip
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from cxr.evaluation.report import evaluate
+
+    metrics = evaluate(
+        args.predictions,
+        args.labels,
+        args.out,
+        val_predictions=args.val_predictions,
+        threshold=args.threshold,
+        task=args.task,
+        split=args.split,
+        split_column=args.split_column,
+        side=args.side,
+        id_column=args.id_column,
+        paper=args.paper or None,
+        resamples=args.resamples,
+        seed=args.seed,
+        model=args.model,
+    )
+    log.info(
+        "%s: macro AUROC %s over %d image(s) -> %s",
+        args.predictions, _rounded(metrics["auroc_macro"]),
+        metrics["alignment"]["images_evaluated"], args.out,
+    )  # fmt: skip
+
+
+def _rounded(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
+
+
+def _summarize_folds(args: argparse.Namespace) -> None:
+    from cxr.evaluation.folds import summarize_folds
+
+    summarize_folds(args.metrics, args.out, paper=args.paper or None)
+    log.info("%d fold(s) -> %s", len(args.metrics), args.out)
+
+
+def _cam(args: argparse.Namespace) -> None:
+    from cxr.explanation import cam
+
+    summary = cam(
+        args.model,
+        args.data,
+        args.split,
+        args.out,
+        method=args.method,
+        top_k=args.top_k,
+        side=args.side,
+        column=args.split_column,
+        max_images=args.max_images,
+        batch_size=args.batch_size,
+        figure_images=args.figure_images,
+    )
+    log.info("%s maps of %d image(s) -> %s", args.method, summary["images"], args.out)
+
+
 def _train(args: argparse.Namespace) -> None:
     from cxr.gpus import claim_gpu
     from cxr.training.engine import train
@@ -219,7 +288,7 @@ def _track_init(args: argparse.Namespace) -> None:
 def _train_summary(args: argparse.Namespace) -> None:
     from cxr.training.summary import write_summary
 
-    summary = write_summary(args.model, args.out)
+    summary = write_summary(args.model, args.out, args.evaluation)
     log.info("%s -> %s", args.model, summary)
 
 
@@ -307,6 +376,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_duplicates, parser=p)
 
+    p = sub.add_parser("evaluate", help="score predictions against labels: tables and figures")
+    p.add_argument(
+        "--predictions", type=existing_file, required=True,
+        help="predictions: cxr's predictions/test.parquet, or a CSV with an image id column "
+        "('Image Index' or 'image_id') and one probability column per finding",
+    )  # fmt: skip
+    p.add_argument(
+        "--labels", type=existing_file, required=True, help="an ingested index (index.parquet)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="folder to write")
+    p.add_argument(
+        "--val-predictions", type=existing_file, help="validation predictions: thresholds"
+    )
+    p.add_argument(
+        "--threshold", type=threshold, default=None,
+        help="youden (chosen on --val-predictions; the default with them), fixed (0.5; the "
+        "default without) or a number",
+    )  # fmt: skip
+    p.add_argument("--task", choices=["binary", "multilabel", "multiclass"], default=None)
+    p.add_argument("--split", type=existing_file, help="split table: the images PRED should cover")
+    p.add_argument("--split-column", default="split", help="its column (default: split)")
+    p.add_argument("--side", default="test", help="its side (default: test)")
+    p.add_argument("--id-column", default=None, help="PRED's image id column, if unusual")
+    p.add_argument(
+        "--paper", action="append", default=[],
+        help="published numbers to show beside ours (e.g. seed002); repeatable",
+    )  # fmt: skip
+    p.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    p.add_argument(
+        "--model", type=trained_folder, default=None,
+        help="the cxr train folder: log the metrics and figures to its MLflow run",
+    )  # fmt: skip
+    p.set_defaults(func=_evaluate, parser=p)
+
+    p = sub.add_parser(
+        "summarize-folds", help="mean and standard deviation of metrics over k folds"
+    )
+    p.add_argument("metrics", nargs="+", type=existing_file, help="metrics.json of each fold")
+    p.add_argument("--paper", action="append", default=[], help="published numbers; repeatable")
+    p.add_argument("--out", type=Path, required=True, help="folder to write")
+    p.set_defaults(func=_summarize_folds, parser=p)
+
+    p = sub.add_parser("cam", help="class activation maps of a model, scored against the boxes")
+    p.add_argument("--model", type=trained_folder, required=True, help="folder of cxr train")
+    p.add_argument(
+        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
+    )
+    p.add_argument("--split", type=existing_file, required=True, help="split table (.parquet)")
+    p.add_argument("--out", type=Path, required=True, help="folder to write")
+    p.add_argument(
+        "--method", choices=["auto", "cam", "gradcam", "gradcam++"], default="auto",
+        help="auto (default): CAM where the model ends in pooling and one linear layer, else "
+        "Grad-CAM",
+    )  # fmt: skip
+    p.add_argument("--top-k", type=positive_int, default=4, help="most probable outputs shown")
+    p.add_argument("--side", default="test", help="split side explained (default: test)")
+    p.add_argument("--split-column", default="split", help="split or fold_<i> (default: split)")
+    p.add_argument("--max-images", type=positive_int, default=None, help="at most this many")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument(
+        "--figure-images", type=positive_int, default=4, help="images in the figure grid"
+    )
+    p.set_defaults(func=_cam, parser=p)
+
     p = sub.add_parser("train", help="train one model of a recipe on a dataset and a split")
     p.add_argument(
         "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
@@ -352,6 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model", type=trained_folder, required=True, help="folder written by cxr train"
     )
+    p.add_argument(
+        "--evaluation", type=existing_folder, default=None,
+        help="its cxr evaluate folder: the test headline joins the summary",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="summary to write (.json)")
     p.set_defaults(func=_train_summary, parser=p)
 

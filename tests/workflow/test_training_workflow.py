@@ -7,13 +7,22 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, snakemake, tiny_params
+from conftest import BIN, REPO, snakemake, tiny_params
+from PIL import Image
 
 from cxr.training.recipe import Recipe
+
+
+def cxr(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "cxr"), *args], capture_output=True, text=True, check=False)
+
 
 pytestmark = pytest.mark.workflow
 
@@ -42,6 +51,12 @@ def planned(workdir: Path, params: dict, *args: str) -> tuple[dict[str, int], st
     jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.MULTILINE)}
     jobs.pop("total", None)
     return jobs, out
+
+
+def downstream_of(models: int) -> dict[str, int]:
+    """The jobs that retraining ``models`` of tiny_transfer (model_c's folds among them) plans."""
+    each = {"train": models, "evaluate": models, "cam": models, "train_summary": models}
+    return each | {"evaluate_folds": 1, "all": 1}
 
 
 def test_every_study_stage_and_column_has_a_model_and_a_summary(built: Path) -> None:
@@ -107,19 +122,19 @@ def test_editing_a_stage_reruns_it_and_the_stages_started_from_it(built: Path) -
     params = tiny_params()
     params["training"]["studies"]["tiny_transfer"]["stages"]["model_a"]["recipe"]["lr"] = 0.01
     jobs, out = planned(built, params)
-    assert jobs == {"train": 4, "train_summary": 4, "all": 1}
+    assert jobs == downstream_of(4)
     assert "Training tiny_multilabel" not in out
 
     params = tiny_params()
     params["training"]["studies"]["tiny_transfer"]["stages"]["model_c"]["recipe"]["lr"] = 0.01
     jobs, out = planned(built, params)
-    assert jobs == {"train": 3, "train_summary": 3, "all": 1}
+    assert jobs == downstream_of(3)
     assert "Training tiny_transfer/model_a" not in out
 
 
 def test_paper_scale_merges_each_stage_paper_block(built: Path) -> None:
     jobs, out = planned(built, tiny_params(), "--config", "scale=paper")
-    assert jobs == {"train": 4, "train_summary": 4, "all": 1}  # model_a's epochs, then model_c
+    assert jobs == downstream_of(4)  # model_a's epochs, then model_c
     command = next(line for line in out.splitlines() if "--split-column split" in line)
     assert '"epochs": 2' in command and '"lr"' not in command
 
@@ -155,3 +170,83 @@ def test_the_default_studies_give_valid_recipes_at_both_scales(
         Recipe.from_dict(recipe)  # what `cxr train` checks first
     sizes = {r["input_size"] for r in recipes}
     assert sizes == ({64} if scale == "demo" else {224, 400})
+
+
+def test_every_model_is_evaluated_and_its_summary_holds_the_test_headline(built: Path) -> None:
+    for study, stage, column in MODELS:
+        folder = built / "results" / "evaluation" / study / stage / column
+        metrics = json.loads((folder / "metrics.json").read_text())
+        outputs = metrics["outputs"]
+        assert set(metrics["auroc"]) == set(outputs) == set(metrics["auroc_ci"])
+        for finding, value in metrics["auroc"].items():
+            interval = metrics["auroc_ci"][finding]
+            assert (value is None) == (interval is None)  # one class only: undefined, no crash
+            if value is not None:
+                assert interval[0] <= value <= interval[1]
+        images = len(pd.read_parquet(built / "results" / "models" / study / stage / column /
+                                     "predictions" / "test.parquet"))  # fmt: skip
+        assert metrics["alignment"]["images_evaluated"] == images
+        assert metrics["alignment"]["labels_missing_from_predictions"]["count"] == 0
+        for name in ("roc.png", "pr.png", "reliability.png", "confusion.png", "metrics.md",
+                     "roc.csv", "pr.csv"):  # fmt: skip
+            assert (folder / name).stat().st_size > 0, folder / name
+        summary = json.loads(
+            (built / "results" / "metrics" / "train" / study / stage / f"{column}.json").read_text()
+        )
+        assert summary.get("test_auroc_macro") == metrics["auroc_macro"]
+    binary = json.loads(
+        (built / "results/evaluation/tiny_transfer/model_a/split/metrics.json").read_text()
+    )
+    assert binary["threshold"]["method"] == "youden"  # chosen on the validation predictions
+
+
+def test_a_fold_stage_gets_mean_and_std_over_its_folds(built: Path) -> None:
+    folds = json.loads(
+        (built / "results/evaluation/tiny_transfer/model_c/folds/folds.json").read_text()
+    )
+    per_fold = [
+        json.loads(
+            (built / f"results/evaluation/tiny_transfer/model_c/fold_{i}/metrics.json").read_text()
+        )["accuracy_overall"]
+        for i in range(3)
+    ]
+    accuracy = folds["metrics"]["accuracy_overall"]
+    assert folds["folds"] == accuracy["n"] == 3
+    assert accuracy["values"] == per_fold
+    assert accuracy["mean"] == pytest.approx(np.mean(per_fold))
+    assert accuracy["std"] == pytest.approx(np.std(per_fold, ddof=1))
+
+
+def test_cam_rule_draws_each_model_and_scores_the_boxes(built: Path) -> None:
+    for study, stage, column in MODELS:
+        folder = built / "results" / "cam" / study / stage / column
+        summary = json.loads((folder / "cam.json").read_text())
+        assert summary["method"] == "gradcam"  # auto: the small CNN has no pooled linear head
+        with Image.open(folder / "cam_grid.png") as grid:
+            assert grid.width > 200 and grid.height > 200
+        assert (folder / "localisation.json").is_file()
+    nih = json.loads((built / "results/cam/tiny_multilabel/main/split/cam.json").read_text())
+    assert nih["boxes_scored"] > 0
+
+
+def test_evaluate_scores_an_external_nih_style_csv_like_the_pipeline_predictions(
+    built: Path, tmp_path: Path
+) -> None:
+    model = built / "results/models/tiny_multilabel/main/split"
+    ours = json.loads(
+        (built / "results/evaluation/tiny_multilabel/main/split/metrics.json").read_text()
+    )
+    table = pd.read_parquet(model / "predictions" / "test.parquet")
+    probs = {c.removeprefix("prob_"): table[c] for c in table if c.startswith("prob_")}
+    external = pd.DataFrame({"Image Index": table["image_id"], **probs}).iloc[1:]  # one left out
+    csv = tmp_path / "other_model.csv"
+    external.to_csv(csv, index=False)
+    labels = built / "results/preprocessed/nih/tiny_eq/index.parquet"
+    proc = cxr("evaluate", "--predictions", str(csv), "--labels", str(labels),
+               "--split", str(built / "results/splits/nih/official.parquet"),
+               "--resamples", "50", "--out", str(tmp_path / "eval"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    missing = metrics["alignment"]["labels_missing_from_predictions"]
+    assert missing["count"] == 1 and missing["first"] == [table["image_id"].iloc[0]]
+    assert set(metrics["auroc"]) == set(ours["auroc"])

@@ -278,3 +278,79 @@ def parent_stage_arg(wildcards):
     """`--stage S` for a stage that trains folds (one MLflow parent run holds its folds)."""
     columns = stage_columns(wildcards.study, wildcards.stage)
     return "" if columns == ["split"] else f"--stage {wildcards.stage}"
+
+
+# --- evaluation and CAM of every trained model -------------------------------------------------
+
+
+def stage_of(wildcards):
+    """The stage's configuration at the configured scale."""
+    return stage_config(wildcards.study, wildcards.stage)
+
+
+def evaluation_inputs(wildcards):
+    """The model folder and the tensors it was trained on (their index holds the labels)."""
+    cfg = stage_of(wildcards)
+    return {
+        "model": model_dir(wildcards.study, wildcards.stage, wildcards.column),
+        "data": f"results/preprocessed/{cfg['dataset']}/{cfg['preset']}",
+    }
+
+
+def evaluate_args(wildcards):
+    """`--threshold` and `--paper` of `cxr evaluate` from the stage's `evaluate` block."""
+    cfg = stage_of(wildcards).get("evaluate", {})
+    papers = " ".join(f"--paper {name}" for name in cfg.get("paper", []))
+    return f"--threshold {cfg.get('threshold', 'youden')} {papers}".strip()
+
+
+def fold_evaluations(wildcards):
+    """The evaluation folders of every fold a stage trains."""
+    columns = stage_columns(wildcards.study, wildcards.stage)
+    if columns == ["split"]:
+        raise WorkflowError(f"{wildcards.study}/{wildcards.stage} trains no folds")
+    return [f"results/evaluation/{wildcards.study}/{wildcards.stage}/{c}" for c in columns]
+
+
+def fold_metric_files(wildcards, input):
+    """The metrics.json of every fold's evaluation folder."""
+    return " ".join(f"{folder}/metrics.json" for folder in input)
+
+
+def fold_paper_args(wildcards):
+    papers = stage_of(wildcards).get("evaluate", {}).get("paper", [])
+    return " ".join(f"--paper {name}" for name in papers)
+
+
+def cam_inputs(wildcards):
+    """The model folder, its tensors and its split table."""
+    cfg = stage_of(wildcards)
+    return {
+        "model": model_dir(wildcards.study, wildcards.stage, wildcards.column),
+        "data": f"results/preprocessed/{cfg['dataset']}/{cfg['preset']}",
+        "split": f"results/splits/{cfg['dataset']}/{cfg['split']}.parquet",
+    }
+
+
+def cam_args(wildcards):
+    """`--method`, `--top-k` and `--figure-images` of `cxr cam` from the stage's `cam` block."""
+    cfg = stage_of(wildcards).get("cam", {})
+    return (
+        f"--method {cfg.get('method', 'auto')} --top-k {cfg.get('top_k', 4)}"
+        f" --figure-images {cfg.get('images', 4)} --split-column {wildcards.column}"
+    )
+
+
+def evaluation_targets():
+    """Every model's evaluation and CAM folders (logistic regression has no map to draw), and
+    each fold stage's fold summary."""
+    targets = []
+    for study, stage, column in trained_models():
+        targets.append(f"results/evaluation/{study}/{stage}/{column}")
+        if stage_config(study, stage)["recipe"]["architecture"] != "logreg":  # no feature map
+            targets.append(f"results/cam/{study}/{stage}/{column}")
+    for study in trained_studies():
+        for stage in STUDIES[study]["stages"]:
+            if stage_columns(study, stage) != ["split"]:
+                targets.append(f"results/evaluation/{study}/{stage}/folds")
+    return targets

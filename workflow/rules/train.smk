@@ -40,7 +40,8 @@ rule train:
 # A trained model's headline numbers, as a small metrics file DVC tracks ---------------------
 rule train_summary:
     input:
-        "results/models/{study}/{stage}/{column}",
+        model="results/models/{study}/{stage}/{column}",
+        evaluation="results/evaluation/{study}/{stage}/{column}",
     output:
         "results/metrics/train/{study}/{stage}/{column}.json",
     log:
@@ -48,4 +49,5 @@ rule train_summary:
     message:
         "Summarising {wildcards.study}/{wildcards.stage}/{wildcards.column}"
     shell:
-        "cxr train-summary --model {input} --out {output} > {log} 2>&1"
+        "cxr train-summary --model {input.model} --evaluation {input.evaluation} --out {output}"
+        " > {log} 2>&1"

@@ -1,4 +1,5 @@
-"""A trained model's headline numbers: one small JSON per model folder, for DVC metrics."""
+"""A trained model's headline numbers (and its test evaluation's): one small JSON per model
+folder, for DVC metrics."""
 
 from __future__ import annotations
 
@@ -38,9 +39,23 @@ def summarize(model: str | Path) -> dict:
     }
 
 
-def write_summary(model: str | Path, out: str | Path) -> dict:
-    """Write :func:`summarize` of ``model`` to ``out`` (JSON) atomically; return it."""
+#: Headline numbers of an evaluation's metrics.json carried into the summary, as ``test_<key>``.
+EVALUATION_KEYS = ("auroc_macro", "auroc_macro_ci", "auroc_micro", "accuracy_overall",
+                   "label_accuracy", "ece_macro")  # fmt: skip
+
+
+def evaluation_headline(evaluation: str | Path) -> dict:
+    """The headline test numbers of a ``cxr evaluate`` folder (those it holds)."""
+    metrics = json.loads((Path(evaluation) / "metrics.json").read_text())
+    return {f"test_{k}": metrics[k] for k in EVALUATION_KEYS if metrics.get(k) is not None}
+
+
+def write_summary(model: str | Path, out: str | Path, evaluation: str | Path | None = None) -> dict:
+    """Write :func:`summarize` of ``model`` (plus the headline of its ``evaluation`` folder)
+    to ``out`` (JSON) atomically; return it."""
     summary = summarize(model)
+    if evaluation is not None:
+        summary |= evaluation_headline(evaluation)
     with atomic_path(out) as work:
         work.write_text(json.dumps(summary, indent=2) + "\n")
     return summary

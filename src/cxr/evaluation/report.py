@@ -1,0 +1,197 @@
+"""`cxr evaluate`: score a predictions file against an ingested index, into one folder.
+
+The folder (written atomically: complete or not at all) holds ``metrics.json``, the tables
+``metrics.{csv,md}`` (per finding / class, the papers' numbers beside ours) and
+``headline.csv``, the point files ``roc.csv``, ``pr.csv``, ``calibration.csv`` and (binary
+or multi-class) ``confusion.csv`` (one row per image) and ``confusion_matrix.csv`` that
+``dvc plots`` reads, and the figures ``roc.png``, ``pr.png``, ``confusion.png`` and
+``reliability.png``. Given a run id (or a ``cxr train`` folder, whose run.json names its run),
+the headline metrics and the folder are also logged to that MLflow run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from cxr import tracking
+from cxr.atomic import atomic_path
+from cxr.evaluation import curves, figures, tables
+from cxr.evaluation.inputs import Cohort, align
+from cxr.evaluation.metrics import (
+    calibration_tables,
+    choose_thresholds,
+    classes,
+    compute,
+    decide,
+    flatten,
+)
+from cxr.evaluation.paper import Paper, Reference, references
+
+#: Metrics logged to MLflow: headline numbers, and these per output.
+LOGGED = ("auroc", "sensitivity", "specificity", "ece")
+
+
+def run_id_of(model: str | Path) -> str:
+    """The MLflow run id in the run.json of a ``cxr train`` folder."""
+    path = Path(model) / "run.json"
+    try:
+        run_id = json.loads(path.read_text()).get("run_id")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read the model's run ({err})") from err
+    if not run_id:
+        raise ValueError(f"{path}: names no MLflow run (run_id)")
+    return str(run_id)
+
+
+def evaluate(
+    predictions: str | Path,
+    labels: str | Path,
+    out: str | Path,
+    *,
+    val_predictions: str | Path | None = None,
+    threshold: str | float | None = None,
+    task: str | None = None,
+    split: str | Path | None = None,
+    split_column: str = "split",
+    side: str = "test",
+    source_split: str | None = None,
+    id_column: str | None = None,
+    normal: str = "Normal",
+    paper: Paper = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    run_id: str | None = None,
+    model: str | Path | None = None,
+    prefix: str = "test",
+) -> dict:
+    """Evaluate ``predictions`` against the index ``labels``; write ``out``; return metrics.
+
+    ``threshold``: ``"youden"`` (per output on ``val_predictions``; the default when they are
+    given), ``"fixed"`` (0.5, the default otherwise) or a number. ``split``/``split_column``/
+    ``side`` or ``source_split`` say which index images the predictions should cover (see
+    :mod:`cxr.evaluation.inputs`). ``paper``: published numbers to print beside ours (a name
+    of :data:`cxr.evaluation.paper.REFERENCES`, a Reference, or ``{finding: AUROC}``).
+    ``run_id`` or ``model``: log to that MLflow run, metrics named ``<prefix>/<metric>``.
+    """
+    where = {"split": split, "split_column": split_column, "id_column": id_column}
+    cohort = align(predictions, labels, task=task, side=side, source_split=source_split, **where)
+    val = None
+    if val_predictions is not None:
+        val = align(
+            val_predictions,
+            labels,
+            task=cohort.task,
+            side="val",
+            outputs=cohort.outputs,
+            coverage=False,
+            **where,
+        )
+    thresholds, how = choose_thresholds(cohort, threshold, val)
+    if cohort.task == "multiclass":
+        how = {"method": "argmax", "rule": "the class of highest probability"}
+    refs = references(paper)
+    if model is not None and run_id is None:
+        run_id = run_id_of(model)
+    metrics = {
+        "task": cohort.task,
+        "outputs": list(cohort.outputs),
+        "alignment": cohort.report,
+        "threshold": how,
+        **compute(cohort, thresholds, resamples, seed, level, normal),
+        "paper": {ref.label: ref.metrics for ref in refs},
+        "run_id": run_id,
+    }
+    with atomic_path(out) as work:
+        work.mkdir()
+        write_folder(work, cohort, thresholds, metrics, refs)
+    if run_id:
+        tracking.log_to_run(run_id, logged_metrics(metrics, prefix), Path(out), "evaluation")
+    return metrics
+
+
+def logged_metrics(metrics: dict, prefix: str) -> dict[str, float]:
+    """The headline and per-output metrics to log, with MLflow-safe names."""
+    flat = flatten(metrics)
+    keep = {k: v for k, v in flat.items() if "/" not in k or k.split("/")[0] in LOGGED}
+    return {re.sub(r"[^\w\-. /]", "_", f"{prefix}/{k}"): v for k, v in keep.items()}
+
+
+def write_folder(
+    work: Path,
+    cohort: Cohort,
+    thresholds: dict[str, float],
+    metrics: dict,
+    refs: tuple[Reference, ...],
+) -> None:
+    """Every file of the output folder into ``work``."""
+    (work / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    per_output = tables.per_output(metrics, refs)
+    head = tables.headline(metrics, refs)
+    per_output.to_csv(work / "metrics.csv", index=False)
+    head.to_csv(work / "headline.csv", index=False)
+    sections = [
+        f"# Evaluation of {metrics['alignment']['predictions']}\n",
+        _alignment_text(metrics),
+        "## Headline\n",
+        tables.markdown(head),
+        "## Per finding / class\n",
+        tables.markdown(per_output),
+    ]
+    roc, pr = curves.roc_points(cohort), curves.pr_points(cohort)
+    roc.to_csv(work / "roc.csv", index=False)
+    pr.to_csv(work / "pr.csv", index=False)
+    figures.roc_figure(roc, metrics["auroc"], work / "roc.png")
+    figures.pr_figure(pr, metrics["average_precision"], work / "pr.png")
+    calibration = calibration_tables(cohort)
+    curves.calibration_points(calibration).to_csv(work / "calibration.csv", index=False)
+    figures.reliability_figure(calibration, metrics["ece"], work / "reliability.png")
+    predicted = decide(cohort, thresholds)
+    if "confusion" in metrics:
+        labels, truth, guess = classes(cohort, predicted)
+        curves.confusion_points(labels, truth, guess).to_csv(work / "confusion.csv", index=False)
+        matrix = tables.confusion_frame(labels, metrics["confusion"]["matrix"])
+        matrix.to_csv(work / "confusion_matrix.csv", index=False)
+        sections += ["## Confusion matrix (rows actual)\n", tables.markdown(matrix)]
+        figures.confusion_figure(
+            labels, matrix.iloc[:, 1:].to_numpy(), work / "confusion.png", "Confusion matrix"
+        )
+    else:
+        counts = {o: tuple(metrics[c][o] for c in ("tn", "fp", "fn", "tp")) for o in cohort.outputs}
+        figures.confusion_grid(counts, work / "confusion.png", "Confusion matrices at threshold")
+    if "predicted_as_normal" in metrics:
+        normal = pd.DataFrame(
+            list(metrics["predicted_as_normal"].items()), columns=["class", "predicted Normal"]
+        )
+        normal.to_csv(work / "predicted_as_normal.csv", index=False)
+        sections += ["## Images of each class predicted Normal\n", tables.markdown(normal)]
+    (work / "metrics.md").write_text("\n".join(sections))
+
+
+def _alignment_text(metrics: dict) -> str:
+    """The lines of metrics.md saying which images were evaluated and which were not."""
+    report = metrics["alignment"]
+    lines = [
+        f"- labels: {report['labels']}; scope: {report['scope']}",
+        f"- images evaluated: {report['images_evaluated']}",
+    ]
+    for key in (
+        "predictions_missing_from_labels",
+        "labels_missing_from_predictions",
+        "predictions_outside_scope",
+    ):
+        if report[key]["count"]:
+            first = ", ".join(report[key]["first"])
+            lines.append(f"- {key.replace('_', ' ')}: {report[key]['count']} (e.g. {first})")
+    how = metrics["threshold"]
+    lines.append(f"- threshold: {how['method']} ({how['rule']})")
+    boot = metrics["bootstrap"]
+    lines.append(
+        f"- AUROC intervals: {boot['level']:.0%} {boot['method']} bootstrap, "
+        f"{boot['resamples']} resamples of {boot['unit']}s, seed {boot['seed']}"
+    )
+    return "\n".join(lines) + "\n"
