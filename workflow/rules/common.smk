@@ -309,7 +309,9 @@ def fold_evaluations(wildcards):
     columns = stage_columns(wildcards.study, wildcards.stage)
     if columns == ["split"]:
         raise WorkflowError(f"{wildcards.study}/{wildcards.stage} trains no folds")
-    return [f"results/evaluation/{wildcards.study}/{wildcards.stage}/{c}" for c in columns]
+    return [
+        f"results/evaluation/{wildcards.study}/{wildcards.stage}/{c}" for c in columns
+    ]
 
 
 def fold_metric_files(wildcards, input):
@@ -347,7 +349,9 @@ def evaluation_targets():
     targets = []
     for study, stage, column in trained_models():
         targets.append(f"results/evaluation/{study}/{stage}/{column}")
-        if stage_config(study, stage)["recipe"]["architecture"] != "logreg":  # no feature map
+        if (
+            stage_config(study, stage)["recipe"]["architecture"] != "logreg"
+        ):  # no feature map
             targets.append(f"results/cam/{study}/{stage}/{column}")
     for study in trained_studies():
         for stage in STUDIES[study]["stages"]:
