@@ -142,12 +142,19 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def default_sigint() -> None:
+    """In the child: Ctrl-C's default action, even where pytest runs in a background job
+    (which starts with SIGINT ignored, a disposition Python would keep)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_long_synth(work: Path, out: str) -> tuple[subprocess.Popen, list[int]]:
     """A synth run with two workers, once its work folder and workers exist."""
     env = {**os.environ, "CXR_WORKERS": "2"}
     proc = subprocess.Popen(
         [CXR, "synth", "nih", "--n", "3000", "--size", "256", "--out", out],
         cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     deadline = time.time() + 300  # generous: the machine may be busy
     while time.time() < deadline:
