@@ -5,6 +5,9 @@
 configfile: "params.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/ingest.smk"
@@ -12,6 +15,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -27,3 +31,4 @@ rule all:
         models=model_targets(),
         train_metrics=train_metric_targets(),
         evaluation=evaluation_targets(),
+        report="results/report.md",

@@ -292,6 +292,40 @@ def _train_summary(args: argparse.Namespace) -> None:
     log.info("%s -> %s", args.model, summary)
 
 
+def sources_json(text: str) -> dict[str, str]:
+    """A JSON object naming each dataset's source: {"nih": "synthetic", "jsrt": "real"}."""
+    value = json_object(text)
+    bad = {k: v for k, v in value.items() if v not in ("synthetic", "real")}
+    if bad:
+        raise ArgumentError(f"a source is synthetic or real, got {bad}")
+    return value
+
+
+def studies_json(text: str) -> dict[str, list[str]]:
+    """A JSON object of the studies to report, each with its stages in order."""
+    value = json_object(text)
+    if not all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in value.values()):
+        raise ArgumentError(f'expected {{"study": ["stage", ...]}}, got {text}')
+    return value
+
+
+def _report(args: argparse.Namespace) -> None:
+    from cxr.reporting import write_report
+
+    problems = write_report(
+        args.results,
+        args.out,
+        html=args.html,
+        sources=args.sources_json,
+        scale=args.scale,
+        expected=args.studies_json,
+        logs=args.logs,
+    )
+    for problem in problems:
+        log.warning("%s", problem)
+    log.info("report -> %s%s", args.out, f" and {args.html}" if args.html else "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cxr",
@@ -492,6 +526,30 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="summary to write (.json)")
     p.set_defaults(func=_train_summary, parser=p)
+
+    p = sub.add_parser(
+        "report", help="one Markdown report of every study: tables, captions, figures, timings"
+    )
+    p.add_argument(
+        "--results", type=existing_folder, required=True, help="the results folder to read"
+    )
+    p.add_argument("--out", type=Path, required=True, help="report to write (.md)")
+    p.add_argument("--html", type=Path, default=None, help="also write it as HTML (.html)")
+    p.add_argument(
+        "--logs", type=existing_folder, default=None,
+        help="logs folder: how long each job took, from its *.benchmark.tsv files",
+    )  # fmt: skip
+    p.add_argument(
+        "--sources-json", type=sources_json, default={},
+        help='each dataset\'s source, e.g. {"nih": "synthetic", "jsrt": "real"}',
+    )  # fmt: skip
+    p.add_argument("--scale", default=None, help="the configured scale (demo or paper)")
+    p.add_argument(
+        "--studies-json", type=studies_json, default=None,
+        help='studies and stages to report, in order, e.g. {"seed000": ["model_a"]} '
+        "(default: every one found under --results)",
+    )  # fmt: skip
+    p.set_defaults(func=_report, parser=p)
 
     p = sub.add_parser("gallery", help="figure of sample images per dataset with labels and boxes")
     p.add_argument(

@@ -345,9 +345,10 @@ def test_paper_numbers_are_those_of_the_seeds():
 def test_metrics_and_folder_are_logged_to_the_model_run(hand, tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file://{tmp_path}/mlruns")
+    uri = f"file://{tmp_path}/mlruns"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = MlflowClient()
+    client = MlflowClient(uri)  # explicit: an earlier test may have set mlflow's global URI
     run_id = client.create_run(client.create_experiment("nih")).info.run_id
     model = tmp_path / "model"
     model.mkdir()

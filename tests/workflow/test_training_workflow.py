@@ -31,7 +31,11 @@ MODELS = [
     ("tiny_multilabel", "main", "split"),
     ("tiny_transfer", "model_a", "split"),
     *(("tiny_transfer", "model_c", f"fold_{i}") for i in range(3)),
+    ("tiny_multiclass", "smallcnn", "split"),
+    ("tiny_multiclass", "logreg", "split"),
 ]
+#: Logistic regression has no feature map: no CAM.
+CAM_MODELS = [model for model in MODELS if model[1] != "logreg"]
 
 
 def run_json(workdir: Path, study: str, stage: str, column: str) -> dict:
@@ -56,7 +60,7 @@ def planned(workdir: Path, params: dict, *args: str) -> tuple[dict[str, int], st
 def downstream_of(models: int) -> dict[str, int]:
     """The jobs that retraining ``models`` of tiny_transfer (model_c's folds among them) plans."""
     each = {"train": models, "evaluate": models, "cam": models, "train_summary": models}
-    return each | {"evaluate_folds": 1, "all": 1}
+    return each | {"evaluate_folds": 1, "report": 1, "all": 1}
 
 
 def test_every_study_stage_and_column_has_a_model_and_a_summary(built: Path) -> None:
@@ -112,7 +116,12 @@ def test_mlflow_holds_one_experiment_per_study_and_a_parent_per_fold_stage(built
         for r in runs
         if role[r.info.run_id] == "stage"
     )
-    assert stage_runs == [("tiny_multilabel", "main"), ("tiny_transfer", "model_a")]
+    assert stage_runs == [
+        ("tiny_multiclass", "logreg"),
+        ("tiny_multiclass", "smallcnn"),
+        ("tiny_multilabel", "main"),
+        ("tiny_transfer", "model_a"),
+    ]
     for study, stage, column in MODELS:
         run = run_json(built, study, stage, column)
         assert client.get_run(run["run_id"]).info.experiment_id == experiments[study]
@@ -124,6 +133,7 @@ def test_editing_a_stage_reruns_it_and_the_stages_started_from_it(built: Path) -
     jobs, out = planned(built, params)
     assert jobs == downstream_of(4)
     assert "Training tiny_multilabel" not in out
+    assert "Training tiny_multiclass" not in out
 
     params = tiny_params()
     params["training"]["studies"]["tiny_transfer"]["stages"]["model_c"]["recipe"]["lr"] = 0.01
@@ -158,7 +168,7 @@ def test_a_bad_stage_fails_at_parse_time_naming_it(workdir: Path, edit: dict, me
     assert message in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize(("scale", "models"), [("demo", 5), ("paper", 12)])
+@pytest.mark.parametrize(("scale", "models"), [("demo", 17), ("paper", 24)])
 def test_the_default_studies_give_valid_recipes_at_both_scales(
     workdir: Path, scale: str, models: int
 ) -> None:
@@ -169,7 +179,7 @@ def test_the_default_studies_give_valid_recipes_at_both_scales(
     for recipe in recipes:
         Recipe.from_dict(recipe)  # what `cxr train` checks first
     sizes = {r["input_size"] for r in recipes}
-    assert sizes == ({64} if scale == "demo" else {224, 400})
+    assert sizes == ({64} if scale == "demo" else {64, 224, 400})  # seed 003 is 64 px
 
 
 def test_every_model_is_evaluated_and_its_summary_holds_the_test_headline(built: Path) -> None:
@@ -218,7 +228,7 @@ def test_a_fold_stage_gets_mean_and_std_over_its_folds(built: Path) -> None:
 
 
 def test_cam_rule_draws_each_model_and_scores_the_boxes(built: Path) -> None:
-    for study, stage, column in MODELS:
+    for study, stage, column in CAM_MODELS:
         folder = built / "results" / "cam" / study / stage / column
         summary = json.loads((folder / "cam.json").read_text())
         assert summary["method"] == "gradcam"  # auto: the small CNN has no pooled linear head
@@ -227,6 +237,7 @@ def test_cam_rule_draws_each_model_and_scores_the_boxes(built: Path) -> None:
         assert (folder / "localisation.json").is_file()
     nih = json.loads((built / "results/cam/tiny_multilabel/main/split/cam.json").read_text())
     assert nih["boxes_scored"] > 0
+    assert not (built / "results/cam/tiny_multiclass/logreg").exists()
 
 
 def test_evaluate_scores_an_external_nih_style_csv_like_the_pipeline_predictions(

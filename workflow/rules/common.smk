@@ -37,7 +37,8 @@ def dataset_root(wildcards):
 
 def pointer_of(dataset):
     """Where the DVC pointer of a dataset's folder is (it may not exist)."""
-    return Path(root_of(dataset).rstrip("/") + ".dvc")
+    root = Path(root_of(dataset))  # Path drops a trailing separator
+    return root.with_name(f"{root.name}.dvc")
 
 
 def dataset_inputs(wildcards):
@@ -358,3 +359,20 @@ def evaluation_targets():
             if stage_columns(study, stage) != ["split"]:
                 targets.append(f"results/evaluation/{study}/{stage}/folds")
     return targets
+
+
+# --- the report of every trained study ---------------------------------------------------------
+
+
+def report_sources():
+    """Each enabled dataset's source (synthetic or real) as JSON, for `cxr report`'s captions."""
+    return json.dumps(
+        {name: config["datasets"][name]["source"] for name in DATASETS}, sort_keys=True
+    )
+
+
+def report_studies():
+    """The trained studies and their stages, in order, as JSON: what `cxr report` covers."""
+    return json.dumps(
+        {study: list(STUDIES[study]["stages"]) for study in trained_studies()}
+    )

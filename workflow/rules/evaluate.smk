@@ -3,11 +3,24 @@ rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
-        directory("results/evaluation/{study}/{stage}/{column}"),
+        report(
+            directory("results/evaluation/{study}/{stage}/{column}"),
+            patterns=[
+                "{name}.{ext,png}",
+                "{name,metrics}.{ext,md}",
+                "{name,headline|metrics}.{ext,csv}",
+            ],
+            caption="../report/evaluation.rst",
+            category="{study}",
+            subcategory="{stage}",
+            labels={"model": "{column}", "file": "{name}.{ext}"},
+        ),
     log:
         "logs/evaluate/{study}/{stage}/{column}.log",
     benchmark:
         "logs/evaluate/{study}/{stage}/{column}.benchmark.tsv"
+    conda:
+        "../envs/cxr.yaml"
     params:
         args=evaluate_args,
     message:
@@ -23,9 +36,18 @@ rule evaluate_folds:
     input:
         fold_evaluations,
     output:
-        directory("results/evaluation/{study}/{stage}/folds"),
+        report(
+            directory("results/evaluation/{study}/{stage}/folds"),
+            patterns=["{name,table}.{ext,md}", "{name,table|folds}.{ext,csv}"],
+            caption="../report/folds.rst",
+            category="{study}",
+            subcategory="{stage}",
+            labels={"model": "folds", "file": "{name}.{ext}"},
+        ),
     log:
         "logs/evaluate/{study}/{stage}/folds.log",
+    conda:
+        "../envs/cxr.yaml"
     params:
         metrics=fold_metric_files,
         paper=fold_paper_args,
@@ -40,11 +62,20 @@ rule cam:
     input:
         unpack(cam_inputs),
     output:
-        directory("results/cam/{study}/{stage}/{column}"),
+        report(
+            directory("results/cam/{study}/{stage}/{column}"),
+            patterns=["{name,cam_grid}.{ext,png}", "{name,localisation}.{ext,md|csv}"],
+            caption="../report/cam.rst",
+            category="{study}",
+            subcategory="{stage}",
+            labels={"model": "{column}", "file": "{name}.{ext}"},
+        ),
     log:
         "logs/cam/{study}/{stage}/{column}.log",
     benchmark:
         "logs/cam/{study}/{stage}/{column}.benchmark.tsv"
+    conda:
+        "../envs/cxr.yaml"
     threads: workflow.cores
     resources:
         gpu=1,

@@ -10,6 +10,8 @@ rule ingest:
         "logs/ingest/{dataset}.log",
     benchmark:
         "logs/ingest/{dataset}.benchmark.tsv"
+    conda:
+        "../envs/cxr.yaml"
     params:
         root=dataset_root,
     message:
@@ -24,9 +26,17 @@ rule gallery:
     input:
         indexes=expand("results/ingest/{dataset}/index.parquet", dataset=DATASETS),
     output:
-        "results/figures/ingest_gallery.png",
+        report(
+            "results/figures/ingest_gallery.png",
+            caption="../report/gallery.rst",
+            category="Data",
+            subcategory="ingestion",
+            labels={"figure": "sample images of every dataset"},
+        ),
     log:
         "logs/gallery.log",
+    conda:
+        "../envs/cxr.yaml"
     params:
         panels=gallery_panels,
     message:

@@ -9,6 +9,8 @@ rule preprocess:
         "logs/preprocess/{dataset}_{preset}.log",
     benchmark:
         "logs/preprocess/{dataset}_{preset}.benchmark.tsv"
+    conda:
+        "../envs/cxr.yaml"
     threads: workflow.cores
     params:
         preset=preset_json,

@@ -6,6 +6,8 @@ rule split:
         "results/splits/{dataset}/{scheme}.parquet",
     log:
         "logs/split/{dataset}_{scheme}.log",
+    conda:
+        "../envs/cxr.yaml"
     params:
         scheme=scheme_json,
         seed=config["seed"],
@@ -25,6 +27,8 @@ rule check_leakage:
         "results/metrics/splits/{dataset}/{scheme}.json",
     log:
         "logs/check_leakage/{dataset}_{scheme}.log",
+    conda:
+        "../envs/cxr.yaml"
     message:
         "Checking {wildcards.dataset}/{wildcards.scheme} for leakage across splits"
     shell:
@@ -37,11 +41,19 @@ rule duplicates:
         data=grouped_preset_dir,
     output:
         table="results/duplicates/{dataset}.csv",
-        figure="results/duplicates/{dataset}.png",
+        figure=report(
+            "results/duplicates/{dataset}.png",
+            caption="../report/duplicates.rst",
+            category="Data",
+            subcategory="near-duplicates",
+            labels={"dataset": "{dataset}"},
+        ),
     log:
         "logs/duplicates/{dataset}.log",
     benchmark:
         "logs/duplicates/{dataset}.benchmark.tsv"
+    conda:
+        "../envs/cxr.yaml"
     message:
         "Finding near-duplicate images in {wildcards.dataset}"
     shell:

@@ -6,6 +6,8 @@ rule synth:
         "logs/synth/{dataset}.log",
     benchmark:
         "logs/synth/{dataset}.benchmark.tsv"
+    conda:
+        "../envs/cxr.yaml"
     threads: workflow.cores
     params:
         args=synth_args,

@@ -4,6 +4,8 @@ rule track_init:
         "results/tracking/{study}/{stage}.json",
     log:
         "logs/track_init/{study}/{stage}.log",
+    conda:
+        "../envs/cxr.yaml"
     params:
         stage=parent_stage_arg,
     message:
@@ -22,6 +24,8 @@ rule train:
         "logs/train/{study}/{stage}/{column}.log",
     benchmark:
         "logs/train/{study}/{stage}/{column}.benchmark.tsv"
+    conda:
+        "../envs/cxr.yaml"
     threads: workflow.cores
     resources:
         gpu=1,
@@ -46,6 +50,8 @@ rule train_summary:
         "results/metrics/train/{study}/{stage}/{column}.json",
     log:
         "logs/train_summary/{study}/{stage}/{column}.log",
+    conda:
+        "../envs/cxr.yaml"
     message:
         "Summarising {wildcards.study}/{wildcards.stage}/{wildcards.column}"
     shell:

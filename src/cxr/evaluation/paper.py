@@ -100,7 +100,10 @@ REFERENCES: dict[str, tuple[Reference, ...]] = {
     ),
     "seed002-module-i": (Reference("Seed 002 Module I", {"accuracy_overall": 0.987}),),
     "seed002-module-ii": (Reference("Seed 002 Module II", {"accuracy_overall": 0.976}),),
+    # Seed 003's comparison of its three versions (test accuracy); "seed003" is the best, v3.
     "seed003": (Reference("Seed 003", {"accuracy_overall": 0.81}),),
+    "seed003-v1": (Reference("Seed 003 version 1", {"accuracy_overall": 0.72}),),
+    "seed003-v2": (Reference("Seed 003 version 2", {"accuracy_overall": 0.73}),),
     "seed004-alexnet": (Reference("Seed 004 AlexNet", {"accuracy_overall": 0.9386}),),
     "seed004-vgg19_bn": (Reference("Seed 004 VGG19_bn", {"accuracy_overall": 0.9433}),),
     "seed004-resnet50": (

@@ -3,7 +3,8 @@
 The output folder (it appears atomically, complete or not at all) holds ``model.pt`` (the
 weights with the lowest validation loss, a plain state dict) and ``model.json`` (how to rebuild
 and feed it), ``history.csv`` (one row per epoch), ``predictions/{val,test}.parquet`` and
-``run.json`` (MLflow run id, resolved recipe, data version, timings).
+``run.json`` (MLflow run id, resolved recipe, the init used (``init_weights``: a recipe's
+``init: auto`` becomes ``imagenet`` or ``random``), data version, timings).
 
 Reproducible and resumable: the batch order, the augmentation and the torch RNG of every epoch
 are derived from (seed, epoch), and a checkpoint written after every epoch holds the model,
@@ -50,7 +51,13 @@ from cxr.training.checkpoint import (
 )
 from cxr.training.data import Prefetcher, TaskData, TensorBatches, load_task
 from cxr.training.losses import MaskedLoss
-from cxr.training.models import ModelSpec, build_model, init_from_checkpoint, set_transfer_mode
+from cxr.training.models import (
+    ModelSpec,
+    build_model,
+    init_from_checkpoint,
+    resolve_init,
+    set_transfer_mode,
+)
 from cxr.training.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -98,6 +105,7 @@ def train(
     task = load_task(data, split, split_column, recipe)
     init_state = load_plain(init) if init else None
     rank, world, device = _distributed()
+    weights = resolve_init(recipe.architecture, recipe.init)  # init "auto": what it became
     source = {
         "folder": str(data),
         "tensor_digest": file_digest(Path(data) / TENSOR_FILE),
@@ -111,6 +119,7 @@ def train(
     stamp = fingerprint(
         {
             "recipe": recipe.to_dict(),
+            "init_weights": weights,
             "world": world,
             **{k: v for k, v in source.items() if k.endswith("digest") or k == "split_column"},
         }
@@ -119,8 +128,12 @@ def train(
     with contextlib.ExitStack() as stack:
         stack.enter_context(_reproducible(recipe.deterministic, device))
         work = stack.enter_context(atomic_path(out)) if rank == 0 else None
-        run = stack.enter_context(_tracking(recipe, source, state.run_id)) if rank == 0 else None
-        trainer = Trainer(task, recipe, device, rank, world)
+        run = (
+            stack.enter_context(_tracking(recipe, source, state.run_id, weights))
+            if rank == 0
+            else None
+        )
+        trainer = Trainer(task, recipe, device, rank, world, weights)
         layers = trainer.initialise(init_state, checkpoint)
         trainer.run = run
         if run is not None:
@@ -139,6 +152,7 @@ def train(
             "recipe": recipe.to_dict(),
             "data": source,
             "init": layers,
+            "init_weights": weights,
             "trainable_parameters": trainer.trainable,
             "best_epoch": state.best_epoch,
             "best_val_loss": state.best_loss,
@@ -165,9 +179,17 @@ class Trainer:
     """The model, optimiser and data of one run; all ranks hold one."""
 
     def __init__(
-        self, task: TaskData, recipe: Recipe, device: torch.device, rank: int, world: int
+        self,
+        task: TaskData,
+        recipe: Recipe,
+        device: torch.device,
+        rank: int,
+        world: int,
+        weights: str | None = None,
     ) -> None:
         self.task, self.recipe, self.device = task, recipe, device
+        #: The init the model starts from: random or imagenet (a recipe's auto, resolved).
+        self.weights = weights or resolve_init(recipe.architecture, recipe.init)
         self.rank, self.world = rank, world
         self.spec = ModelSpec(recipe.architecture, len(task.outputs), recipe.input_size)
         self.loss = MaskedLoss(recipe.loss, task.targets[task.sides["train"]])
@@ -188,7 +210,7 @@ class Trainer:
         """Build the model (``init_state`` carried in), optimiser and scheduler; ``checkpoint``
         restores all three. Returns the layers carried over from ``init_state``, if any."""
         recipe = self.recipe
-        self.model = build_model(self.spec, init=recipe.init, seed=recipe.seed)
+        self.model = build_model(self.spec, init=self.weights, seed=recipe.seed)
         layers = None
         if init_state is not None:
             carried, dropped = init_from_checkpoint(self.model, init_state)
@@ -593,13 +615,14 @@ def _save_resume(out: Path, stamp: str, state: _State, trainer: Trainer) -> None
 
 
 @contextlib.contextmanager
-def _tracking(recipe: Recipe, source: dict, run_id: str | None) -> Iterator[RunLog]:
+def _tracking(recipe: Recipe, source: dict, run_id: str | None, weights: str) -> Iterator[RunLog]:
     from cxr import tracking
 
     column = source["split_column"]
     fold = column.removeprefix("fold_") if column.startswith("fold_") else None
     tags = {k: str(v) for k, v in source.items() if v is not None}
+    params = {**recipe.to_dict(), "init_weights": weights}
     with tracking.training_run(
-        recipe.study, recipe.stage, fold, recipe.to_dict(), tags, run_id=run_id
+        recipe.study, recipe.stage, fold, params, tags, run_id=run_id
     ) as run:
         yield run

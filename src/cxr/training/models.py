@@ -11,13 +11,15 @@
 Every model is built with 3 input channels, as published, and then folded to 1: its first layer's
 weights are summed over the RGB axis, which computes exactly what the 3-channel model computes on
 the gray image repeated on 3 channels, without the copies. ImageNet weights come only from the
-local torch hub cache; nothing is ever downloaded.
+local torch hub cache; nothing is ever downloaded. ``init="auto"`` takes them when torchvision's
+file is there and starts from random weights otherwise (:func:`resolve_init`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import pickle
 import re
 from collections.abc import Callable
@@ -33,6 +35,8 @@ from torchvision.models.vgg import cfgs, make_layers
 
 from cxr.settings import from_mapping
 
+log = logging.getLogger(__name__)
+
 SMALL_CNNS = ("smallcnn_v1", "smallcnn_v2", "smallcnn_v3")
 ARCHITECTURES: tuple[str, ...] = (
     "densenet121",
@@ -43,7 +47,8 @@ ARCHITECTURES: tuple[str, ...] = (
     "logreg",
 )
 TRANSFER_MODES = ("full", "last_blocks", "frozen")
-INITS = ("random", "imagenet")
+#: ``auto``: ``imagenet`` if the weights are in the local torch hub cache, else ``random``.
+INITS = ("random", "imagenet", "auto")
 
 #: Smallest input side each architecture takes: its last feature map is at least 1x1 (ResNet-50
 #: would run smaller, but 32 is its stride).
@@ -262,10 +267,12 @@ def fold_to_gray(model: nn.Module) -> nn.Module:
 def build_model(spec: ModelSpec, init: str = "random", seed: int = 0) -> nn.Module:
     """The model of ``spec`` for (B, 1, S, S) input, initialised randomly (seeded) or from ImageNet.
 
-    With ``init="imagenet"`` everything but the head comes from the cached ImageNet weights.
+    With ``init="imagenet"`` everything but the head comes from the cached ImageNet weights;
+    ``init="auto"`` is resolved first (:func:`resolve_init`).
     """
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; known: {', '.join(INITS)}")
+    init = resolve_init(spec.architecture, init)
     if init == "imagenet" and spec.architecture not in _IMAGENET_WEIGHTS:
         known = ", ".join(_IMAGENET_WEIGHTS)
         raise ValueError(f"init 'imagenet' is for {known}; {spec.architecture} has no such weights")
@@ -297,10 +304,44 @@ def imagenet_weights_url(architecture: str) -> str:
     return _IMAGENET_WEIGHTS[architecture].url
 
 
+def imagenet_weights_path(architecture: str) -> Path:
+    """Where the torch hub cache keeps torchvision's ImageNet file of ``architecture``."""
+    url = imagenet_weights_url(architecture)
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+
+
+def resolve_init(architecture: str, init: str) -> str:
+    """The init that ``init`` stands for: ``random`` or ``imagenet``.
+
+    ``auto`` is ``imagenet`` when torchvision's file for ``architecture`` is in the local torch
+    hub cache (it is hash-checked when loaded: a corrupt file fails the run rather than being
+    passed over), and ``random`` otherwise, with a warning naming the file to place; an
+    architecture with no ImageNet weights (small CNNs, logistic regression) is ``random``.
+    """
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; known: {', '.join(INITS)}")
+    if init != "auto":
+        return init
+    if architecture not in _IMAGENET_WEIGHTS:
+        log.info("init auto: %s has no ImageNet weights; random init", architecture)
+        return "random"
+    path = imagenet_weights_path(architecture)
+    if path.is_file():
+        log.info("init auto: ImageNet weights of %s from %s", architecture, path)
+        return "imagenet"
+    log.warning(
+        "init auto: no ImageNet weights for %s at %s (from %s); training from random init",
+        architecture,
+        path,
+        imagenet_weights_url(architecture),
+    )
+    return "random"
+
+
 def load_imagenet_weights(architecture: str) -> dict[str, torch.Tensor]:
     """The ImageNet state dict from the torch hub cache, hash-checked; never downloads."""
     url = imagenet_weights_url(architecture)
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+    path = imagenet_weights_path(architecture)
     prefix = _hash_prefix(path.name)
     if not path.is_file():
         raise FileNotFoundError(

@@ -42,6 +42,11 @@ class Recipe:
     every finding of the data); ``binary`` one sigmoid output for ``positive``, a finding
     (``Nodule``) or a class of the ``label`` column against the rest (``malignant``);
     ``multiclass`` a softmax over the ``label`` classes, sorted as torchvision's ImageFolder.
+
+    ``init``: ``random``, ``imagenet`` (the file must be in the local torch hub cache) or
+    ``auto``: ImageNet where the cache has the file, else random with a warning
+    (:func:`cxr.training.models.resolve_init`); ``cxr train`` records which one in run.json and
+    MLflow (``init_weights``).
     """
 
     study: str

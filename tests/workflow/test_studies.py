@@ -1,0 +1,152 @@
+"""The published studies of params.yaml (seeds 000, 001, 003, 004): each stage's recipe at both
+scales, the papers' names beside ours, and the tiny multi-class studies run by the workflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO
+
+from cxr.evaluation.paper import REFERENCES
+from cxr.training.recipe import Recipe
+
+pytestmark = pytest.mark.workflow
+
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+STUDIES = PARAMS["training"]["studies"]
+
+
+def merged(base: dict, over: dict) -> dict:
+    """common.smk's merge of a `paper:` block over a stage (nested mappings key by key)."""
+    out = dict(base)
+    for key, value in over.items():
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if nested else value
+    return out
+
+
+def stage(study: str, name: str, scale: str = "demo") -> dict:
+    cfg = dict(STUDIES[study]["stages"][name])
+    paper = cfg.pop("paper", {})
+    return merged(cfg, paper) if scale == "paper" else cfg
+
+
+def recipe(study: str, name: str, scale: str = "demo") -> Recipe:
+    cfg = stage(study, name, scale)
+    size = PARAMS["preprocess"]["presets"][cfg["preset"]]["size"]
+    return Recipe.from_dict({**cfg["recipe"], "study": study, "stage": name, "input_size": size})
+
+
+def test_the_default_studies_are_the_published_ones() -> None:
+    assert set(STUDIES) == {
+        "seed000_multistage",
+        "seed001_multilabel",
+        "seed003_smallcnn",
+        "seed004_covid",
+    }
+    assert list(STUDIES["seed001_multilabel"]["stages"]) == [
+        "densenet121_noaug", "densenet121", "resnet50_noaug", "resnet50",
+    ]  # fmt: skip
+    assert list(STUDIES["seed003_smallcnn"]["stages"]) == [
+        "smallcnn_v1", "smallcnn_v2", "smallcnn_v3",
+    ]  # fmt: skip
+    assert list(STUDIES["seed004_covid"]["stages"]) == [
+        "alexnet", "vgg19_bn", "resnet50", "resnet50_imagenet_norm", "resnet50_clahe", "logreg",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("scale", ["demo", "paper"])
+def test_every_stage_has_a_paper_block_valid_recipes_and_known_paper_names(scale: str) -> None:
+    for study, cfg in STUDIES.items():
+        for name, raw in cfg["stages"].items():
+            assert "paper" in raw, f"{study}/{name}"
+            recipe(study, name, scale)  # what `cxr train` checks first
+            for paper in raw.get("evaluate", {}).get("paper", []):
+                assert paper in REFERENCES, f"{study}/{name}: {paper}"
+            preset = stage(study, name, scale)["preset"]
+            assert preset in PARAMS["preprocess"]["presets"], f"{study}/{name}: {preset}"
+
+
+def test_seed001_frozen_backbones_with_and_without_augmentation() -> None:
+    for name in STUDIES["seed001_multilabel"]["stages"]:
+        demo = recipe("seed001_multilabel", name)
+        paper = recipe("seed001_multilabel", name, "paper")
+        assert demo.architecture == name.removesuffix("_noaug")
+        assert (demo.task, demo.transfer) == ("multilabel", "frozen")
+        assert demo.loss == "label_weighted_bce"
+        assert demo.findings == ("all",)
+        assert demo.augment.active == (not name.endswith("_noaug")) == paper.augment.active
+        assert (demo.init, paper.init) == ("auto", "imagenet")
+        assert (paper.input_size, paper.batch_size, paper.epochs, paper.early_stopping) == (
+            400, 16, 80, 10,
+        )  # fmt: skip
+        cfg = stage("seed001_multilabel", name)
+        assert cfg["cam"] == {"method": "gradcam", "top_k": 4}
+        assert cfg["evaluate"]["threshold"] == "fixed"  # the 14-label accuracy at 0.5
+    papers = STUDIES["seed001_multilabel"]["stages"]["densenet121_noaug"]["evaluate"]["paper"]
+    assert "seed001-densenet121-noaug" in papers
+
+
+def test_seed003_three_small_cnns_from_scratch() -> None:
+    for version in (1, 2, 3):
+        demo = recipe("seed003_smallcnn", f"smallcnn_v{version}")
+        paper = recipe("seed003_smallcnn", f"smallcnn_v{version}", "paper")
+        assert demo.architecture == f"smallcnn_v{version}"
+        assert (demo.task, demo.loss, demo.normalize, demo.init) == (
+            "multiclass", "cross_entropy", "none", "random",
+        )  # fmt: skip
+        assert (paper.input_size, paper.epochs) == (64, 70)
+        assert paper.optimizer == ("sgd" if version == 2 else "adam")
+        cfg = stage("seed003_smallcnn", f"smallcnn_v{version}")
+        assert (cfg["dataset"], cfg["split"]) == ("imagefolder6", "official")
+        assert demo.epochs <= 20  # the three train in about a minute on a 2-core CPU
+
+
+def test_seed004_partial_fine_tuning_and_its_trials() -> None:
+    stages = STUDIES["seed004_covid"]["stages"]
+    for name in stages:
+        cfg, paper = stage("seed004_covid", name), stage("seed004_covid", name, "paper")
+        demo = recipe("seed004_covid", name)
+        assert (cfg["dataset"], cfg["split"]) == ("covid_radiography", "random_80_10_10")
+        assert (demo.task, demo.loss) == ("multiclass", "cross_entropy")
+        assert PARAMS["preprocess"]["presets"][cfg["preset"]]["size"] == 64
+        assert PARAMS["preprocess"]["presets"][paper["preset"]]["size"] == 224
+        if name == "logreg":
+            assert demo.architecture == "logreg" and "cam" not in cfg
+            continue
+        assert (demo.transfer, demo.init) == ("last_blocks", "auto")
+        assert recipe("seed004_covid", name, "paper").init == "imagenet"
+    normalize = {name: recipe("seed004_covid", name).normalize for name in stages}
+    assert normalize["resnet50"] == "dataset" and normalize["resnet50_imagenet_norm"] == "imagenet"
+    clahe = stage("seed004_covid", "resnet50_clahe")
+    assert "clahe" in PARAMS["preprocess"]["presets"][clahe["preset"]]["steps"]
+    assert "clahe" in PARAMS["preprocess"]["presets"][stage("seed004_covid", "resnet50_clahe",
+                                                           "paper")["preset"]]["steps"]  # fmt: skip
+    assert "clahe" not in PARAMS["preprocess"]["presets"][stage("seed004_covid", "resnet50")
+                                                          ["preset"]]["steps"]  # fmt: skip
+
+
+def test_tiny_multiclass_stages_are_scored_by_class_with_the_papers_beside(built: Path) -> None:
+    for stage_name, dataset, paper in (
+        ("smallcnn", "imagefolder6", "Seed 003"),
+        ("logreg", "covid_radiography", "Seed 004 logistic regression"),
+    ):
+        folder = built / "results" / "evaluation" / "tiny_multiclass" / stage_name / "split"
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["task"] == "multiclass"
+        labels = pd.read_parquet(built / f"results/preprocessed/{dataset}/tiny_eq/index.parquet")
+        assert metrics["outputs"] == sorted(labels["label"].unique())  # ImageFolder's order
+        assert 0 <= metrics["accuracy_overall"] <= 1
+        assert paper in metrics["paper"]
+        assert paper in (folder / "metrics.md").read_text()
+        model = built / "results" / "models" / "tiny_multiclass" / stage_name / "split"
+        run = json.loads((model / "run.json").read_text())
+        assert run["init_weights"] == "random"
+    covid = json.loads(
+        (built / "results/evaluation/tiny_multiclass/logreg/split/metrics.json").read_text()
+    )
+    assert set(covid["predicted_as_normal"]) == {"COVID", "Lung_Opacity", "Viral Pneumonia"}
