@@ -15,6 +15,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/cascade.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -31,4 +32,5 @@ rule all:
         models=model_targets(),
         train_metrics=train_metric_targets(),
         evaluation=evaluation_targets(),
+        cascade=cascade_targets(),
         report="results/report.md",

@@ -192,6 +192,32 @@ def _duplicates(args: argparse.Namespace) -> None:
     )  # fmt: skip
 
 
+def _cascade_sets(args: argparse.Namespace) -> None:
+    from cxr.cascade_sets import Source, build_cascade_sets
+
+    sources = [Source(name, Path(data), Path(split)) for name, data, split in args.source]
+    report = build_cascade_sets(sources, args.out_root, args.preset, args.chest_fraction, args.seed)
+    log.info(
+        "held-out set and module sets: %s; %d training image(s) dropped as near-duplicates of "
+        "held-out images",
+        {name: s["images"] for name, s in report["sets"].items()},
+        len(report["dropped_near_duplicates_of_heldout"]),
+    )
+
+
+def _cascade_evaluate(args: argparse.Namespace) -> None:
+    from cxr.evaluation.cascade import evaluate_cascade
+
+    metrics = evaluate_cascade(
+        args.heldout, *args.modules, args.out, chest_evaluation=args.chest_evaluation
+    )
+    log.info(
+        "cascade on %d held-out images: end-to-end accuracy %s (paper %.2f) -> %s",
+        metrics["images"], _rounded(metrics["end_to_end_accuracy"]),
+        metrics["paper"]["end_to_end_accuracy"], args.out,
+    )  # fmt: skip
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from cxr.evaluation.report import evaluate
 
@@ -246,6 +272,26 @@ def _cam(args: argparse.Namespace) -> None:
         figure_images=args.figure_images,
     )
     log.info("%s maps of %d image(s) -> %s", args.method, summary["images"], args.out)
+
+
+def _cam_compare(args: argparse.Namespace) -> None:
+    from cxr.explanation.compare import compare_cams
+
+    if args.label and len(args.label) != len(args.model):
+        args.parser.error(f"{len(args.label)} --label for {len(args.model)} --model")
+    drawn = compare_cams(
+        args.model,
+        args.label or None,
+        args.data,
+        args.split,
+        args.split_column,
+        args.out,
+        images=args.images,
+        side=args.side,
+        method=args.method,
+        output=args.output,
+    )
+    log.info("%d model(s) on %d image(s) -> %s", len(args.model), len(drawn["images"]), args.out)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -410,6 +456,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_duplicates, parser=p)
 
+    p = sub.add_parser(
+        "cascade-sets", help="seed 002: a held-out mixed set and the cascade modules' data"
+    )
+    p.add_argument(
+        "--source", nargs=3, action="append", required=True,
+        metavar=("NAME", "DATA", "SPLIT"),
+        help="a dataset, its cxr preprocess folder and split table (repeat per dataset)",
+    )  # fmt: skip
+    p.add_argument("--preset", required=True, help="the sources' preset (names the outputs)")
+    p.add_argument(
+        "--out-root", type=Path, default=Path("results"),
+        help="writes preprocessed/cascade_*/PRESET, splits/cascade_*/heldout.parquet and "
+        "metrics/cascade/PRESET.json under it",
+    )  # fmt: skip
+    p.add_argument(
+        "--chest-fraction", type=float, default=0.1,
+        help="share of the chest source's patients given to Modules I and II (paper: 10%%)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cascade_sets, parser=p)
+
+    p = sub.add_parser(
+        "cascade-evaluate", help="seed 002: the cascade end to end on its held-out mixed set"
+    )
+    p.add_argument(
+        "--heldout", type=existing_folder, required=True, help="held-out set (cxr cascade-sets)"
+    )
+    p.add_argument(
+        "--modules", type=trained_folder, nargs=3, required=True,
+        metavar=("MODULE_I", "MODULE_II", "MODULE_III"),
+        help="cxr train folders: X-ray or not, X-ray type, chest findings",
+    )  # fmt: skip
+    p.add_argument(
+        "--chest-evaluation", type=existing_folder,
+        help="Module III's cxr evaluate folder: its per-finding thresholds (default 0.5)",
+    )  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, help="folder to write")
+    p.set_defaults(func=_cascade_evaluate, parser=p)
+
     p = sub.add_parser("evaluate", help="score predictions against labels: tables and figures")
     p.add_argument(
         "--predictions", type=existing_file, required=True,
@@ -474,6 +559,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--figure-images", type=positive_int, default=4, help="images in the figure grid"
     )
     p.set_defaults(func=_cam, parser=p)
+
+    p = sub.add_parser(
+        "cam-compare", help="heatmaps of several models side by side on the same images"
+    )
+    p.add_argument(
+        "--model", type=trained_folder, action="append", required=True,
+        help="folder of cxr train; repeatable (one figure column each, in order)",
+    )  # fmt: skip
+    p.add_argument(
+        "--label", action="append", default=[],
+        help="title of each --model's column, in the same order (default: its folder name)",
+    )  # fmt: skip
+    p.add_argument(
+        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
+    )
+    p.add_argument("--split", type=existing_file, required=True, help="split table (.parquet)")
+    p.add_argument("--out", type=Path, required=True, help="PNG to write")
+    p.add_argument(
+        "--method", choices=["auto", "cam", "gradcam", "gradcam++"], default="auto",
+        help="auto (default): CAM where a model ends in pooling and one linear layer, else "
+        "Grad-CAM",
+    )  # fmt: skip
+    p.add_argument(
+        "--output", default=None, help="the output drawn (default: the models' only output)"
+    )
+    p.add_argument("--side", default="test", help="split side explained (default: test)")
+    p.add_argument("--split-column", default="split", help="split or fold_<i> (default: split)")
+    p.add_argument("--images", type=positive_int, default=4, help="images (figure rows)")
+    p.set_defaults(func=_cam_compare, parser=p)
 
     p = sub.add_parser("train", help="train one model of a recipe on a dataset and a split")
     p.add_argument(

@@ -190,3 +190,37 @@ def test_html_escapes_text(results: Path) -> None:
     doc, _ = build_report(results, results)
     doc.title = "<script>"
     assert "<script>" not in to_html(doc).split("<style>")[0]
+
+
+def test_a_cascade_study_gets_its_end_to_end_table_after_its_modules(results: Path) -> None:
+    _model(results, "cascade", "module_i", "split", "cascade_xray")
+    _evaluation(results / "evaluation/cascade/module_i/split", 0.9)
+    folder = results / "evaluation/cascade/end_to_end"
+    _write(
+        folder / "table.md",
+        "# The cascade end to end\n\n| source | images | end to end | paper end to end |\n"
+        "|---|---|---|---|\n| nih | 3 | 0.667 |  |\n| all | 5 | 0.600 | 0.910 |\n",
+    )
+    made = {
+        "preset": "plain_64",
+        "chest_fraction": 0.1,
+        "sets": {"cascade_heldout": {"by_source": {"nih": {"test": 3}, "mura": {"test": 2}}}},
+        "dropped_near_duplicates_of_heldout": ["xray_types/chest/1.png"],
+        "dropped_across_train_and_val": 4,
+    }
+    _write(results / "metrics/cascade/plain_64.json", json.dumps(made))
+    doc, problems = build_report(
+        results, results, sources={"cascade_heldout": "synthetic"}, scale="demo"
+    )
+    text = to_markdown(doc)
+    modules = text.index("## cascade / module_i")
+    end = text.index("## cascade / the cascade end to end")
+    assert modules < end
+    assert "Held-out mixed set (plain_64): mura 2, nih 3 images" in text
+    assert "1 training image(s) were left out of every module" in text
+    assert "| all | 5 | 0.600 | 0.910 |" in text
+    assert "Data: synthetic." in text[end:]
+    assert problems == [
+        "missing results/evaluation/cascade/end_to_end/routes.png",
+        "missing results/evaluation/study_one/main/split/reliability.png",
+    ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, tiny_params
 
 from cxr.evaluation.paper import REFERENCES
 from cxr.training.recipe import Recipe
@@ -45,6 +45,7 @@ def test_the_default_studies_are_the_published_ones() -> None:
     assert set(STUDIES) == {
         "seed000_multistage",
         "seed001_multilabel",
+        "seed002_cascade",
         "seed003_smallcnn",
         "seed004_covid",
     }
@@ -85,10 +86,27 @@ def test_seed001_frozen_backbones_with_and_without_augmentation() -> None:
             400, 16, 80, 10,
         )  # fmt: skip
         cfg = stage("seed001_multilabel", name)
-        assert cfg["cam"] == {"method": "gradcam", "top_k": 4}
+        assert cfg["cam"] == {"method": "gradcam", "top_k": 4, "max_images": 64}
+        assert stage("seed001_multilabel", name, "paper")["cam"]["max_images"] == "all"
         assert cfg["evaluate"]["threshold"] == "fixed"  # the 14-label accuracy at 0.5
     papers = STUDIES["seed001_multilabel"]["stages"]["densenet121_noaug"]["evaluate"]["paper"]
     assert "seed001-densenet121-noaug" in papers
+
+
+@pytest.mark.parametrize("scale", ["demo", "paper"])
+def test_seed000_model_b_is_model_c_without_model_a(scale: str) -> None:
+    study = STUDIES["seed000_multistage"]
+    assert list(study["stages"]) == ["model_a", "model_b", "model_c"]  # Table II's rows
+    b, c = (
+        stage("seed000_multistage", "model_b", scale),
+        stage("seed000_multistage", "model_c", scale),
+    )
+    assert "init_from" not in b and c["init_from"] == "model_a"
+    same = ("dataset", "preset", "split", "folds", "recipe")
+    assert {k: b[k] for k in same} == {k: c[k] for k in same}
+    assert b["folds"] == ([0, 1, 2] if scale == "demo" else "all")
+    assert b["evaluate"] == {"threshold": "fixed", "paper": ["seed000-model-b"]}
+    assert study["compare_cams"]["stages"] == ["model_b", "model_c"]
 
 
 def test_seed003_three_small_cnns_from_scratch() -> None:
@@ -150,3 +168,75 @@ def test_tiny_multiclass_stages_are_scored_by_class_with_the_papers_beside(built
         (built / "results/evaluation/tiny_multiclass/logreg/split/metrics.json").read_text()
     )
     assert set(covid["predicted_as_normal"]) == {"COVID", "Lung_Opacity", "Viral Pneumonia"}
+
+
+@pytest.mark.parametrize("scale", ["demo", "paper"])
+def test_seed002_cascade_modules_follow_the_paper(scale: str) -> None:
+    study = STUDIES["seed002_cascade"]
+    cascade = merged(
+        {k: v for k, v in study["cascade"].items() if k != "paper"},
+        study["cascade"]["paper"] if scale == "paper" else {},
+    )
+    assert cascade["modules"] == list(study["stages"]) == ["module_i", "module_ii", "module_iii"]
+    assert set(cascade["sources"]) == {"not_xray", "xray_types", "mura", "nih"}
+    datasets = {
+        "module_i": "cascade_xray",
+        "module_ii": "cascade_type",
+        "module_iii": "cascade_chest",
+    }
+    for name, dataset in datasets.items():
+        cfg = stage("seed002_cascade", name, scale)
+        assert (cfg["dataset"], cfg["split"], cfg["preset"]) == (
+            dataset, "heldout", cascade["preset"],
+        )  # fmt: skip
+        assert recipe("seed002_cascade", name, scale).architecture == "densenet121"
+    one, three = (
+        recipe("seed002_cascade", "module_i", scale),
+        recipe("seed002_cascade", "module_iii", scale),
+    )
+    assert (one.optimizer, one.lr, one.weight_decay, one.epochs) == ("adam", 1e-3, 1e-5, 10)
+    assert (three.optimizer, three.weight_decay, three.epochs) == ("radam", 3e-4, 15)
+    assert (three.task, three.findings, one.normalize) == ("multilabel", ("all",), "imagenet")
+    assert three.loss == ("bce" if scale == "paper" else "label_weighted_bce")
+    assert (one.scheduler, one.plateau_factor, one.plateau_patience) == ("plateau", 0.1, 3)
+    if scale == "paper":
+        assert (one.input_size, one.init, one.transfer, three.lr) == (224, "imagenet", "full", 1e-4)
+    papers = {n: stage("seed002_cascade", n)["evaluate"]["paper"] for n in datasets}
+    assert papers == {
+        "module_i": ["seed002-module-i"],
+        "module_ii": ["seed002-module-ii"],
+        "module_iii": ["seed002"],
+    }
+
+
+def test_tiny_cascade_runs_end_to_end_on_a_held_out_set_no_module_trained_on(
+    built: Path,
+) -> None:
+    results = built / "results"
+    held = pd.read_parquet(results / "preprocessed/cascade_heldout/tiny_eq/index.parquet")
+    sources = tiny_params()["training"]["studies"]["tiny_cascade"]["cascade"]["sources"]
+    tests = {
+        name: set(
+            pd.read_parquet(results / f"splits/{name}/{scheme}.parquet")
+            .query("split == 'test'")["image_id"]
+            .map(lambda i, n=name: f"{n}/{i}")
+        )
+        for name, scheme in sources.items()
+    }
+    assert set(held["image_id"]) == set().union(*tests.values())
+    for name in ("cascade_xray", "cascade_type", "cascade_chest"):
+        split = pd.read_parquet(results / f"splits/{name}/heldout.parquet")
+        trained = set(split.loc[split["split"].isin(["train", "val"]), "image_id"])
+        assert not trained & set(held["image_id"]), name
+        report = json.loads((results / f"metrics/splits/{name}/heldout.json").read_text())
+        assert set(report["splits"]["split"]["overlap"].values()) == {0}
+    folder = results / "evaluation/tiny_cascade/end_to_end"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["images"] == len(held)
+    predictions = pd.read_csv(folder / "predictions.csv")
+    assert sorted(predictions["image_id"]) == sorted(held["image_id"])
+    assert metrics["end_to_end_accuracy"] == pytest.approx(predictions["end_to_end_right"].mean())
+    assert (folder / "routes.png").stat().st_size > 0
+    report = (results / "report.md").read_text()
+    assert "tiny_cascade / the cascade end to end" in report
+    assert "paper end to end" in report

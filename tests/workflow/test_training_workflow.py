@@ -30,9 +30,11 @@ pytestmark = pytest.mark.workflow
 MODELS = [
     ("tiny_multilabel", "main", "split"),
     ("tiny_transfer", "model_a", "split"),
+    *(("tiny_transfer", "model_b", f"fold_{i}") for i in range(3)),
     *(("tiny_transfer", "model_c", f"fold_{i}") for i in range(3)),
     ("tiny_multiclass", "smallcnn", "split"),
     ("tiny_multiclass", "logreg", "split"),
+    *(("tiny_cascade", f"module_{m}", "split") for m in ("i", "ii", "iii")),
 ]
 #: Logistic regression has no feature map: no CAM.
 CAM_MODELS = [model for model in MODELS if model[1] != "logreg"]
@@ -58,9 +60,10 @@ def planned(workdir: Path, params: dict, *args: str) -> tuple[dict[str, int], st
 
 
 def downstream_of(models: int) -> dict[str, int]:
-    """The jobs that retraining ``models`` of tiny_transfer (model_c's folds among them) plans."""
+    """The jobs that retraining ``models`` of tiny_transfer (model_c's folds among them) plans:
+    model_c's fold summary and its comparisons with model_b (one per fold) among them."""
     each = {"train": models, "evaluate": models, "cam": models, "train_summary": models}
-    return each | {"evaluate_folds": 1, "report": 1, "all": 1}
+    return each | {"evaluate_folds": 1, "cam_compare": 3, "report": 1, "all": 1}
 
 
 def test_every_study_stage_and_column_has_a_model_and_a_summary(built: Path) -> None:
@@ -106,17 +109,22 @@ def test_mlflow_holds_one_experiment_per_study_and_a_parent_per_fold_stage(built
     assert all(run.info.status == "FINISHED" for run in runs)
     role = {run.info.run_id: run.data.tags.get("cxr.role") for run in runs}
     parents = [run for run in runs if role[run.info.run_id] == "parent"]
-    assert [(p.data.tags["cxr.study"], p.data.tags["cxr.stage"]) for p in parents] == [
-        ("tiny_transfer", "model_c")
+    assert sorted((p.data.tags["cxr.study"], p.data.tags["cxr.stage"]) for p in parents) == [
+        ("tiny_transfer", "model_b"),
+        ("tiny_transfer", "model_c"),
     ]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    assert sorted(r.data.tags["cxr.fold"] for r in children) == ["0", "1", "2"]
+    for parent in parents:
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        assert sorted(r.data.tags["cxr.fold"] for r in children) == ["0", "1", "2"]
     stage_runs = sorted(
         (r.data.tags["cxr.study"], r.data.tags["cxr.stage"])
         for r in runs
         if role[r.info.run_id] == "stage"
     )
     assert stage_runs == [
+        ("tiny_cascade", "module_i"),
+        ("tiny_cascade", "module_ii"),
+        ("tiny_cascade", "module_iii"),
         ("tiny_multiclass", "logreg"),
         ("tiny_multiclass", "smallcnn"),
         ("tiny_multilabel", "main"),
@@ -168,7 +176,7 @@ def test_a_bad_stage_fails_at_parse_time_naming_it(workdir: Path, edit: dict, me
     assert message in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize(("scale", "models"), [("demo", 17), ("paper", 24)])
+@pytest.mark.parametrize(("scale", "models"), [("demo", 23), ("paper", 37)])
 def test_the_default_studies_give_valid_recipes_at_both_scales(
     workdir: Path, scale: str, models: int
 ) -> None:
@@ -238,6 +246,19 @@ def test_cam_rule_draws_each_model_and_scores_the_boxes(built: Path) -> None:
     nih = json.loads((built / "results/cam/tiny_multilabel/main/split/cam.json").read_text())
     assert nih["boxes_scored"] > 0
     assert not (built / "results/cam/tiny_multiclass/logreg").exists()
+
+
+def test_cam_compare_rule_draws_model_b_beside_model_c_on_each_fold(built: Path) -> None:
+    folder = built / "results" / "cam_compare" / "tiny_transfer" / "model_b_vs_model_c"
+    assert sorted(p.name for p in folder.glob("*.png")) == [f"fold_{i}.png" for i in range(3)]
+    for i in range(3):
+        with Image.open(folder / f"fold_{i}.png") as figure:  # grid(): 2.9 x 3.0 in at 110 dpi
+            assert figure.size == (round(3 * 2.9 * 110), round(2 * 3.0 * 110))  # 2 x 3 panels
+        log = built / "logs" / "cam_compare" / "tiny_transfer" / "model_b_vs_model_c"
+        assert (log / f"fold_{i}.benchmark.tsv").is_file()
+    report = (built / "results" / "report.md").read_text()
+    assert "### CAMs compared: model_b vs model_c" in report
+    assert "(cam_compare/tiny_transfer/model_b_vs_model_c/fold_2.png)" in report
 
 
 def test_evaluate_scores_an_external_nih_style_csv_like_the_pipeline_predictions(

@@ -1,5 +1,6 @@
 # Shared helpers: config validation, dataset lists and input functions. No file is written here.
 import json
+import shlex
 from pathlib import Path
 
 import yaml
@@ -77,6 +78,8 @@ def preset_json(wildcards):
 
 def grouped_preset_dir(wildcards):
     """The preprocessed tensors a dataset's splits are made from (its first built preset)."""
+    if wildcards.dataset in CASCADE_SETS:
+        return f"results/preprocessed/{wildcards.dataset}/{cascade_config()['preset']}"
     preset = config["preprocess"]["build"][wildcards.dataset][0]
     return f"results/preprocessed/{wildcards.dataset}/{preset}"
 
@@ -173,7 +176,9 @@ def check_stages(study):
         where = f"training {study}/{stage}"
         if cfg["preset"] not in config["preprocess"]["presets"]:
             raise WorkflowError(f"{where}: unknown preset {cfg['preset']!r}")
-        if cfg["split"] not in config["split"].get(cfg["dataset"], {}):
+        if cfg["dataset"] in CASCADE_SETS:
+            check_cascade_stage(study, stage, cfg)
+        elif cfg["split"] not in config["split"].get(cfg["dataset"], {}):
             raise WorkflowError(
                 f"{where}: {cfg['dataset']} has no split scheme {cfg['split']!r}"
             )
@@ -188,6 +193,118 @@ def check_stages(study):
         earlier.append(stage)
 
 
+# --- seed 002's cascade: a held-out mixed set and its modules' sets (cxr cascade-sets) --------
+
+CASCADE_SETS = ("cascade_xray", "cascade_type", "cascade_chest")
+CASCADE_SCHEME = "heldout"
+
+
+def cascade_study():
+    """The study with a `cascade` block, or None (at most one study may have one)."""
+    studies = [study for study, cfg in STUDIES.items() if "cascade" in cfg]
+    if len(studies) > 1:
+        raise WorkflowError(
+            f"only one study may have a cascade; found {', '.join(studies)}"
+        )
+    return studies[0] if studies else None
+
+
+def cascade_config():
+    """The cascade block at the configured scale (its `paper` block merged at `paper`)."""
+    cfg = dict(STUDIES[cascade_study()]["cascade"])
+    paper = cfg.pop("paper", {})
+    return merged(cfg, paper) if SCALE == "paper" else cfg
+
+
+def available(dataset):
+    """An enabled dataset, or a cascade set whose sources are all enabled."""
+    if dataset in CASCADE_SETS:
+        return cascade_study() is not None and all(
+            source in DATASETS for source in cascade_config()["sources"]
+        )
+    return dataset in DATASETS
+
+
+def check_cascade_stage(study, stage, cfg):
+    """A stage on a cascade set reads it at the cascade's preset and `heldout` split."""
+    where = f"training {study}/{stage}"
+    if "cascade" not in STUDIES[study]:
+        raise WorkflowError(
+            f"{where}: {cfg['dataset']} needs a `cascade` block in {study}"
+        )
+    cascade = cascade_config()
+    if cfg["preset"] != cascade["preset"] or cfg["split"] != CASCADE_SCHEME:
+        raise WorkflowError(
+            f"{where}: a cascade set is read at preset {cascade['preset']!r} and split "
+            f"{CASCADE_SCHEME!r} (the cascade block's), not {cfg['preset']!r} / {cfg['split']!r}"
+        )
+    for source, scheme in cascade["sources"].items():
+        if scheme not in config["split"].get(source, {}):
+            raise WorkflowError(
+                f"{study} cascade: {source} has no split scheme {scheme!r}"
+            )
+
+
+def cascade_trained():
+    """Whether the default target trains the cascade study."""
+    study = cascade_study()
+    return study is not None and study in trained_studies()
+
+
+def cascade_inputs(wildcards):
+    """Each source's tensors at the cascade preset, split table and passed leakage check."""
+    cascade = cascade_config()
+    inputs = {}
+    for source, scheme in cascade["sources"].items():
+        inputs[f"{source}_data"] = f"results/preprocessed/{source}/{cascade['preset']}"
+        inputs[f"{source}_split"] = f"results/splits/{source}/{scheme}.parquet"
+        inputs[f"{source}_leakage"] = f"results/metrics/splits/{source}/{scheme}.json"
+    return inputs
+
+
+def cascade_source_args(wildcards):
+    """`--source NAME DATA SPLIT` of `cxr cascade-sets`, one per source."""
+    cascade = cascade_config()
+    return " ".join(
+        f"--source {source} results/preprocessed/{source}/{cascade['preset']}"
+        f" results/splits/{source}/{scheme}.parquet"
+        for source, scheme in cascade["sources"].items()
+    )
+
+
+def cascade_outputs():
+    """What `cxr cascade-sets` writes: the sets' folders, split tables and its report."""
+    preset = cascade_config()["preset"]
+    folders = {
+        name.removeprefix("cascade_"): f"results/preprocessed/{name}/{preset}"
+        for name in ("cascade_heldout", *CASCADE_SETS)
+    }
+    splits = {
+        f"{name.removeprefix('cascade_')}_split": f"results/splits/{name}/{CASCADE_SCHEME}.parquet"
+        for name in CASCADE_SETS
+    }
+    return folders, splits, f"results/metrics/cascade/{preset}.json"
+
+
+def cascade_modules():
+    """The model folders of Modules I, II and III (their `split` column)."""
+    study = cascade_study()
+    return [model_dir(study, stage, "split") for stage in cascade_config()["modules"]]
+
+
+def cascade_targets():
+    """The cascade's end-to-end evaluation and its sets' leakage reports, when it trains."""
+    if not cascade_trained():
+        return []
+    return [
+        f"results/evaluation/{cascade_study()}/end_to_end",
+        *(
+            f"results/metrics/splits/{name}/{CASCADE_SCHEME}.json"
+            for name in CASCADE_SETS
+        ),
+    ]
+
+
 for _study in STUDIES:
     check_stages(_study)
 
@@ -198,7 +315,7 @@ def trained_studies():
         study
         for study, cfg in STUDIES.items()
         if cfg.get("enabled", True)
-        and all(stage["dataset"] in DATASETS for stage in cfg["stages"].values())
+        and all(available(stage["dataset"]) for stage in cfg["stages"].values())
     ]
 
 
@@ -267,7 +384,10 @@ def recipe_json(wildcards):
 
 def data_version_arg(wildcards):
     """`--data-version <md5>` from the dataset's DVC pointer when it has one, else nothing."""
-    pointer = pointer_of(stage_config(wildcards.study, wildcards.stage)["dataset"])
+    dataset = stage_config(wildcards.study, wildcards.stage)["dataset"]
+    if dataset not in config["datasets"]:
+        return ""  # a cascade set: its sources' versions reach it through its inputs
+    pointer = pointer_of(dataset)
     if not pointer.exists():
         return ""
     outs = yaml.safe_load(pointer.read_text()).get("outs") or [{}]
@@ -336,17 +456,118 @@ def cam_inputs(wildcards):
 
 
 def cam_args(wildcards):
-    """`--method`, `--top-k` and `--figure-images` of `cxr cam` from the stage's `cam` block."""
+    """`--method`, `--top-k`, `--figure-images` and `--max-images` of `cxr cam` from the
+    stage's `cam` block."""
     cfg = stage_of(wildcards).get("cam", {})
+    cap = cfg.get("max_images", "all")
     return (
         f"--method {cfg.get('method', 'auto')} --top-k {cfg.get('top_k', 4)}"
         f" --figure-images {cfg.get('images', 4)} --split-column {wildcards.column}"
+        + ("" if cap == "all" else f" --max-images {cap}")
+    )
+
+
+# --- side-by-side heatmaps of a study's stages (its optional `compare_cams`) -------------------
+
+
+wildcard_constraints:
+    pair=r"[A-Za-z0-9][A-Za-z0-9_]*_vs_[A-Za-z0-9][A-Za-z0-9_]*",
+
+
+def compare_pair(study):
+    """The folder of a study's comparison: its stages joined by `_vs_`."""
+    return "_vs_".join(STUDIES[study]["compare_cams"]["stages"])
+
+
+def compare_columns(study):
+    """The split columns every compared stage trains, in the first stage's order."""
+    stages = STUDIES[study]["compare_cams"]["stages"]
+    shared = set.intersection(*(set(stage_columns(study, s)) for s in stages))
+    return [c for c in stage_columns(study, stages[0]) if c in shared]
+
+
+def check_compare(study):
+    """Fail at parse time on a `compare_cams` of unknown stages, of stages that do not see
+    the same images (dataset, preset, split scheme), or of stages sharing no split column.
+    """
+    compare = STUDIES[study].get("compare_cams")
+    if compare is None:
+        return
+    where, stages = f"training {study}: compare_cams", compare["stages"]
+    unknown = [s for s in stages if s not in STUDIES[study]["stages"]]
+    if unknown:
+        raise WorkflowError(f"{where}: unknown stage(s) {unknown}")
+    if len(compare.get("labels") or stages) != len(stages):
+        raise WorkflowError(
+            f"{where}: {len(compare['labels'])} labels for {len(stages)} stages"
+        )
+    images = {
+        s: tuple(stage_config(study, s)[k] for k in ("dataset", "preset", "split"))
+        for s in stages
+    }
+    if len(set(images.values())) > 1:
+        raise WorkflowError(
+            f"{where}: the stages must share dataset, preset and split scheme (they have "
+            f"{images})"
+        )
+    if not compare_columns(study):
+        raise WorkflowError(
+            f"{where}: {', '.join(stages)} train no split column in common"
+        )
+
+
+for _study in STUDIES:
+    check_compare(_study)
+
+
+def compare_targets():
+    """The comparison figure of each split column of every trained study with `compare_cams`."""
+    return [
+        f"results/cam_compare/{study}/{compare_pair(study)}/{column}.png"
+        for study in trained_studies()
+        if "compare_cams" in STUDIES[study]
+        for column in compare_columns(study)
+    ]
+
+
+def compare_of(wildcards):
+    """The `compare_cams` block a cam_compare job draws (checked against its wildcards)."""
+    study, pair, column = wildcards.study, wildcards.pair, wildcards.column
+    compare = STUDIES.get(study, {}).get("compare_cams")
+    if compare is None or pair != compare_pair(study):
+        raise WorkflowError(f"{study} has no compare_cams of {pair} in params.yaml")
+    if column not in compare_columns(study):
+        raise WorkflowError(f"{study}/{pair}: not every stage trains {column}")
+    return compare
+
+
+def compare_inputs(wildcards):
+    """The model folder of each compared stage, and the tensors and split they share."""
+    stages = compare_of(wildcards)["stages"]
+    cfg = stage_config(wildcards.study, stages[0])
+    return {
+        "models": [model_dir(wildcards.study, s, wildcards.column) for s in stages],
+        "data": f"results/preprocessed/{cfg['dataset']}/{cfg['preset']}",
+        "split": f"results/splits/{cfg['dataset']}/{cfg['split']}.parquet",
+    }
+
+
+def compare_args(wildcards):
+    """`--model`, `--label`, `--method` and `--images` of `cxr cam-compare`."""
+    compare = compare_of(wildcards)
+    models = compare_inputs(wildcards)["models"]
+    labels = compare.get("labels") or compare["stages"]
+    return " ".join(
+        [f"--model {m} --label {shlex.quote(t)}" for m, t in zip(models, labels)]
+        + [
+            f"--method {compare.get('method', 'auto')} --images {compare.get('images', 4)}"
+        ]
     )
 
 
 def evaluation_targets():
-    """Every model's evaluation and CAM folders (logistic regression has no map to draw), and
-    each fold stage's fold summary."""
+    """Every model's evaluation and CAM folders (logistic regression has no map to draw),
+    each fold stage's fold summary, and each study's CAM comparison figures."""
     targets = []
     for study, stage, column in trained_models():
         targets.append(f"results/evaluation/{study}/{stage}/{column}")
@@ -358,16 +579,27 @@ def evaluation_targets():
         for stage in STUDIES[study]["stages"]:
             if stage_columns(study, stage) != ["split"]:
                 targets.append(f"results/evaluation/{study}/{stage}/folds")
-    return targets
+    return targets + compare_targets()
 
 
 # --- the report of every trained study ---------------------------------------------------------
 
 
+def cascade_sources():
+    """A cascade set's source for the captions: synthetic, real, or mixed of its sources."""
+    if not cascade_trained():
+        return {}
+    kinds = {config["datasets"][d]["source"] for d in cascade_config()["sources"]}
+    kind = kinds.pop() if len(kinds) == 1 else "mixed (synthetic and real)"
+    return dict.fromkeys(("cascade_heldout", *CASCADE_SETS), kind)
+
+
 def report_sources():
     """Each enabled dataset's source (synthetic or real) as JSON, for `cxr report`'s captions."""
     return json.dumps(
-        {name: config["datasets"][name]["source"] for name in DATASETS}, sort_keys=True
+        {name: config["datasets"][name]["source"] for name in DATASETS}
+        | cascade_sources(),
+        sort_keys=True,
     )
 
 

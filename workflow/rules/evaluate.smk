@@ -86,3 +86,32 @@ rule cam:
     shell:
         "cxr cam --model {input.model} --data {input.data} --split {input.split} {params.args}"
         " --out {output} > {log} 2>&1"
+
+
+# Several stages' heatmaps side by side on the same test images (a study's compare_cams) -----
+rule cam_compare:
+    input:
+        unpack(compare_inputs),
+    output:
+        report(
+            "results/cam_compare/{study}/{pair}/{column}.png",
+            caption="../report/cam_compare.rst",
+            category="{study}",
+            subcategory="{pair}",
+            labels={"model": "{column}", "file": "{pair}.png"},
+        ),
+    log:
+        "logs/cam_compare/{study}/{pair}/{column}.log",
+    benchmark:
+        "logs/cam_compare/{study}/{pair}/{column}.benchmark.tsv"
+    conda:
+        "../envs/cxr.yaml"
+    resources:
+        gpu=1,
+    params:
+        args=compare_args,
+    message:
+        "Comparing the CAMs of {wildcards.study}/{wildcards.pair} on {wildcards.column}"
+    shell:
+        "cxr cam-compare {params.args} --data {input.data} --split {input.split}"
+        " --split-column {wildcards.column} --out {output} > {log} 2>&1"

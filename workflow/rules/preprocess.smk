@@ -9,6 +9,8 @@ rule preprocess:
         "logs/preprocess/{dataset}_{preset}.log",
     benchmark:
         "logs/preprocess/{dataset}_{preset}.benchmark.tsv"
+    wildcard_constraints:
+        dataset="|".join(DATASETS),
     conda:
         "../envs/cxr.yaml"
     threads: workflow.cores

@@ -3,6 +3,7 @@ rule report:
     input:
         evaluation=evaluation_targets(),
         train_metrics=train_metric_targets(),
+        cascade=cascade_targets(),
     output:
         markdown="results/report.md",
         html=report(

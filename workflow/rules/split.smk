@@ -6,6 +6,8 @@ rule split:
         "results/splits/{dataset}/{scheme}.parquet",
     log:
         "logs/split/{dataset}_{scheme}.log",
+    wildcard_constraints:
+        dataset="|".join(DATASETS),
     conda:
         "../envs/cxr.yaml"
     params:

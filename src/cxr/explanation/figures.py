@@ -30,18 +30,21 @@ class Panel:
     """One overlay: an image, the heatmap of one output, and the image's ground truth."""
 
     image: np.ndarray  # uint8 (H, W)
-    heatmap: np.ndarray  # float (H, W) in [0, 1]
+    heatmap: np.ndarray | None  # float (H, W) in [0, 1]; None: the image alone, no colour bar
     image_id: str
     output: str
     probability: float
     boxes: Sequence[Box] = ()
     circles: Sequence[tuple[float, float, float, str]] = field(default=())  # x, y, radius, label
+    title: str = ""  # replaces the default title (image id, output and probability)
 
 
 def draw(ax: Axes, panel: Panel, alpha: float = 0.45, cmap: str = "jet") -> AxesImage:
-    """Draw ``panel`` on ``ax``; returns the heatmap's image (for a colour bar)."""
-    ax.imshow(panel.image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    shown = ax.imshow(panel.heatmap, cmap=cmap, vmin=0, vmax=1, alpha=alpha)
+    """Draw ``panel`` on ``ax``; returns the heatmap's image (for a colour bar), or the
+    grayscale image's for a panel without heatmap."""
+    shown = ax.imshow(panel.image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    if panel.heatmap is not None:
+        shown = ax.imshow(panel.heatmap, cmap=cmap, vmin=0, vmax=1, alpha=alpha)
     scale = max(panel.image.shape) / 64
     for box in panel.boxes:
         colour, style = (MATCH, "-") if box.label == panel.output else (OTHER, "--")
@@ -53,9 +56,8 @@ def draw(ax: Axes, panel: Panel, alpha: float = 0.45, cmap: str = "jet") -> Axes
         colour = MATCH if label == panel.output or len(panel.circles) == 1 else OTHER
         ax.add_patch(patches.Circle((x, y), radius, fill=False, ec=colour, lw=1.5))
         _label(ax, x - radius, y - radius, label, colour, scale)
-    ax.set_title(
-        f"{panel.image_id}\n{panel.output}: p = {panel.probability:.3f}", fontsize=8, pad=3
-    )
+    title = panel.title or f"{panel.image_id}\n{panel.output}: p = {panel.probability:.3f}"
+    ax.set_title(title, fontsize=8, pad=3)
     ax.set_xticks([])
     ax.set_yticks([])
     return shown
@@ -90,6 +92,7 @@ def grid(rows: Sequence[Sequence[Panel]], path: Path, title: str = "") -> None:
             opaque = ScalarMappable(norm=shown.norm, cmap=shown.cmap)  # the bar without alpha
             bar = fig.colorbar(opaque, ax=ax, fraction=0.046, pad=0.02)
             bar.ax.tick_params(labelsize=6)
+            bar.ax.set_visible(panel.heatmap is not None)  # hidden: the image keeps its size
     if not rows:
         axes[0, 0].text(0.5, 0.5, "no image", ha="center", va="center")
     if title:
@@ -106,3 +109,13 @@ def circles_of(row: object, boxes: Sequence[Box]) -> list[tuple[float, float, fl
     nodule = [b for b in boxes if b.label == "Nodule"]
     radius = nodule[0].w / 2 if nodule else 3.0
     return [(float(x), float(y), radius, "Nodule")]
+
+
+def ground_truth(
+    record: object, boxes: Sequence[Box]
+) -> tuple[list[Box], list[tuple[float, float, float, str]]]:
+    """What a panel draws of an index row's ground truth, as (boxes, circles): a JSRT nodule as
+    the circle of :func:`circles_of`, every other box as it is."""
+    jsrt = str(getattr(record, "dataset", "")) == "jsrt"
+    circles = circles_of(record, boxes) if jsrt else []
+    return [b for b in boxes if not circles or b.label != "Nodule"], circles

@@ -30,7 +30,7 @@ import psutil
 import torch
 
 from cxr.atomic import atomic_path
-from cxr.explanation.figures import Panel, circles_of, grid
+from cxr.explanation.figures import Panel, grid, ground_truth
 from cxr.explanation.heatmaps import METHODS, Explainer, top_k
 from cxr.explanation.inputs import TrainedModel, default_device, load_model, side_rows
 from cxr.explanation.localisation import (
@@ -149,9 +149,7 @@ def _panels(
     boxes: list[Box],
 ) -> list[Panel]:
     record = index.iloc[row]
-    jsrt = str(record.get("dataset", "")) == "jsrt"
-    circles = circles_of(record, boxes) if jsrt else []
-    drawn = [b for b in boxes if not circles or b.label != "Nodule"]
+    drawn, circles = ground_truth(record, boxes)
     return [
         Panel(
             image=np.array(images[row]),
@@ -166,7 +164,7 @@ def _panels(
     ]
 
 
-def _order(index: pd.DataFrame, rows: np.ndarray, max_images: int | None) -> np.ndarray:
+def boxed_first(index: pd.DataFrame, rows: np.ndarray, max_images: int | None) -> np.ndarray:
     """Rows with ground-truth boxes first (so a capped run still scores them), capped."""
     has_box = index["boxes"].iloc[rows].notna().to_numpy()
     ordered = np.concatenate([rows[has_box], rows[~has_box]])
@@ -219,7 +217,7 @@ def cam(
             f"{model_dir} takes {size}x{size} images but {data_dir} holds "
             f"{images.shape[1]}x{images.shape[2]}"
         )
-    rows = _order(index, rows, max_images)
+    rows = boxed_first(index, rows, max_images)
     figure_rows = [int(r) for r in rows[:figure_images]]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

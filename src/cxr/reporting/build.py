@@ -7,6 +7,7 @@ The results tree is read as ``cxr evaluate``, ``cxr summarize-folds``, ``cxr cam
     <results>/evaluation/<study>/<stage>/<column>/{headline.csv, metrics.csv, *.png}
     <results>/evaluation/<study>/<stage>/folds/{folds.json, table.csv}
     <results>/cam/<study>/<stage>/<column>/{localisation.csv, cam_grid.png}
+    <results>/cam_compare/<study>/<stage>_vs_<stage>/<column>.png   (cxr cam-compare)
 
 Studies and stages are discovered there (or taken, in order, from ``expected``). Whatever a
 stage should have and does not (a figure, a table) is named in the report, never left out
@@ -34,6 +35,8 @@ FIGURES = {
     "reliability.png": "reliability",
 }
 CAM_GRID = "cam_grid.png"
+END_TO_END = "end_to_end"  # <results>/evaluation/<study>/end_to_end/ (cxr cascade-evaluate)
+COMPARE = "cam_compare"  # <results>/cam_compare/<study>/<stage>_vs_<stage>/<column>.png
 #: Localisation columns shown (the CSV has every threshold; these are the papers' usual ones).
 LOCALISATION = ["boxes", "pointing_game", "iobb_acc@0.1", "iobb_acc@0.5", "iou_acc@0.5"]
 LOCALISATION_MEANS = ["mean_iobb", "mean_iou"]
@@ -66,7 +69,8 @@ def discover(results: Path, expected: dict[str, list[str]] | None = None) -> lis
     for kind in ("models", "evaluation", "cam"):
         for study in _subfolders(results / kind):
             stages = found.setdefault(study, [])
-            stages += [s for s in _subfolders(results / kind / study) if s not in stages]
+            listed = _subfolders(results / kind / study)
+            stages += [s for s in listed if s not in stages and s != END_TO_END]
     plan = expected if expected is not None else {s: sorted(found[s]) for s in sorted(found)}
     stages = []
     for study, names in plan.items():
@@ -327,6 +331,7 @@ class _Builder:
             blocks += self.column_blocks(stage, column, evaluation / column)
         blocks += self.localisation(stage)
         blocks += self.figures(stage)
+        blocks += self.comparisons(stage)
         return blocks
 
     def fold_summary(self, stage: Stage) -> list:
@@ -484,6 +489,75 @@ class _Builder:
         caption = self.caption(stage, "the figures of each model (links; 'missing' when absent).")
         return [Heading("Figures", 3), Table(header, rows, caption)]
 
+    def comparisons(self, stage: Stage) -> list:
+        """The CAM comparisons (``cxr cam-compare``) whose last stage is this one: a link per
+        split column that every compared stage trained."""
+        root, blocks = self.results / COMPARE / stage.study, []
+        for pair in _subfolders(root):
+            names = pair.split("_vs_")
+            if names[-1] != stage.name:
+                continue
+            models = self.results / "models" / stage.study
+            columns = [c for c in stage.columns if all((models / n / c).is_dir() for n in names)]
+            rows = [[c, self.link(root / pair / f"{c}.png", "heatmaps")] for c in columns]
+            caption = (
+                f"{stage.study}: the heatmaps of {', '.join(names[:-1])} and {names[-1]} side "
+                "by side on the same test images of each split column (rows: images; first "
+                "column: the image with its ground truth, a JSRT nodule circled; then each "
+                "stage's heatmap of the positive class with its probability). "
+                f"{data_text(stage, self.results, self.sources, short=True)}"
+            )
+            blocks += [Heading(f"CAMs compared: {' vs '.join(names)}", 3)]
+            blocks += [Table(["model", "figure"], rows, caption)]
+        return blocks
+
+    def end_to_end(self, study: str) -> list:
+        """A cascade study's end-to-end table (``cxr cascade-evaluate``), if it has one."""
+        folder = self.results / "evaluation" / study / END_TO_END
+        if not folder.is_dir():
+            return []
+        blocks: list = [Heading(f"{study} / the cascade end to end", 2)]
+        sets = sorted((self.results / "metrics" / "cascade").glob("*.json"))
+        settings = "Settings: each module's, in its section above."
+        if sets:
+            made = json.loads(sets[-1].read_text())
+            held = made["sets"]["cascade_heldout"]["by_source"]
+            kinds = sorted({self.sources[n] for n in made["sets"] if n in self.sources})
+            kinds = kinds or ["source not given"]
+            settings = (
+                f"Settings: each module's, in its section above; preset {made['preset']}, "
+                f"chest fraction {made['chest_fraction']}. Data: {', '.join(kinds)}."
+            )
+            blocks.append(
+                Paragraph(
+                    f"Held-out mixed set ({made['preset']}): "
+                    + ", ".join(f"{n} {sum(v.values())}" for n, v in sorted(held.items()))
+                    + f" images, every source's test side; data: {', '.join(kinds)}. "
+                    f"{len(made['dropped_near_duplicates_of_heldout'])} training image(s) were "
+                    "left out of every module for sharing a patient or a picture with a "
+                    f"held-out image, {made['dropped_across_train_and_val']} for crossing "
+                    "training and validation."
+                )
+            )
+        table = folder / "table.md"
+        if not table.is_file():
+            return [*blocks, self.missing(table, "the end-to-end table")]
+        title, header, rows = md_table(table)
+        caption = (
+            f"{study}: {title}. An image is right when every module it should pass is right: "
+            "Module I (X-ray or not), Module II (its type), and for a chest X-ray with labels, "
+            "Module III's verdict (any finding at its threshold, or none). Paper: 0.91 end "
+            f"to end. {settings}"
+        )
+        blocks.append(Table(header, rows, caption))
+        link = self.link(folder / "routes.png", "routes.png")
+        what = (
+            f"{study}: each held-out image's true type (rows) against where the cascade sent "
+            f"it. {settings}"
+        )
+        blocks.append(Table(["figure"], [[link]], what))
+        return blocks
+
 
 def timing_blocks(logs: Path, studies: list[str]) -> list:
     jobs = read_benchmarks(logs)
@@ -542,8 +616,15 @@ def build_report(
     builder = _Builder(Path(results), Path(out_dir), sources, scale)
     stages = discover(Path(results), expected)
     doc = Document("cxr report")
-    body = [block for stage in stages for block in builder.stage_blocks(stage)]
     studies = list(dict.fromkeys(s.study for s in stages))
+    body = [
+        block
+        for study in studies
+        for block in [
+            *(b for stage in stages if stage.study == study for b in builder.stage_blocks(stage)),
+            *builder.end_to_end(study),
+        ]
+    ]
     synthetic = sorted(d for d, s in sources.items() if s == "synthetic")
     real = sorted(d for d, s in sources.items() if s == "real")
     intro = [

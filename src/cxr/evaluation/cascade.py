@@ -1,0 +1,213 @@
+"""`cascade-evaluate`: seed 002's cascade, end to end, on its held-out mixed set.
+
+Each held-out image goes through the modules as a served image would: Module I says X-ray or
+not; only an X-ray reaches Module II (its type); only an image Module II calls ``chest`` reaches
+Module III (its 14 findings, each at the threshold Module III's evaluation chose). An image is
+right end to end when every module it should pass through answers right:
+
+- a photograph: Module I calls it not an X-ray;
+- an X-ray: Module I calls it an X-ray and Module II names its type;
+- a chest X-ray with known findings: also Module III's verdict, abnormal (any finding at or over
+  its threshold) or normal, matches the labels.
+
+The folder (atomic) holds ``predictions.csv`` (one row per image: truth, each module's answer,
+correctness), ``metrics.json``, ``table.md`` (per source and overall, the paper's 0.91 beside
+ours) and ``routes.png`` (true type against where the cascade sent the image).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cxr import tracking
+from cxr.atomic import atomic_path
+from cxr.cascade_sets import CHEST, NOT_XRAY, XRAY
+from cxr.evaluation import figures, tables
+from cxr.evaluation.report import run_id_of
+from cxr.explanation.inputs import TrainedModel, load_model
+from cxr.index import FINDING_PREFIX, finding_columns
+from cxr.split_io import read_data
+
+log = logging.getLogger(__name__)
+
+#: Seed 002's reported end-to-end accuracy.
+PAPER_END_TO_END = 0.91
+BATCH = 64
+
+
+def probabilities(model: TrainedModel, images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``model``'s output probabilities for ``images[rows]`` (N, outputs), in batches."""
+    out = np.zeros((len(rows), len(model.outputs)), dtype=np.float32)
+    device = next(model.model.parameters()).device
+    with torch.inference_mode():
+        for start in range(0, len(rows), BATCH):
+            batch = np.sort(rows[start : start + BATCH])
+            pixels = torch.from_numpy(images[batch]).unsqueeze(1).to(device)
+            logits = model.model(model.inputs(pixels))
+            out[start : start + len(batch)] = model.probabilities(logits).cpu().numpy()
+    return out
+
+
+def _classes(model: TrainedModel, images: np.ndarray, rows: np.ndarray) -> tuple[list, list]:
+    """Arg-max class and its probability of each image of ``rows``."""
+    if model.activation != "softmax":
+        raise ValueError(f"{model.spec.architecture}: a cascade module must be multi-class")
+    probs = probabilities(model, images, rows)
+    best = probs.argmax(axis=1)
+    return [model.outputs[i] for i in best], probs[np.arange(len(rows)), best].tolist()
+
+
+def chest_thresholds(evaluation: Path | None, outputs: tuple[str, ...]) -> dict[str, float]:
+    """Module III's per-finding thresholds from its ``cxr evaluate`` folder, else 0.5 each."""
+    if evaluation is None:
+        return dict.fromkeys(outputs, 0.5)
+    chosen = json.loads((evaluation / "metrics.json").read_text())["threshold"]["values"]
+    missing = [o for o in outputs if o not in chosen]
+    if missing:
+        raise ValueError(f"{evaluation}/metrics.json: no threshold for {missing}")
+    return {o: float(chosen[o]) for o in outputs}
+
+
+def run_cascade(
+    images: np.ndarray,
+    index: pd.DataFrame,
+    modules: tuple[TrainedModel, TrainedModel, TrainedModel],
+    thresholds: dict[str, float],
+) -> pd.DataFrame:
+    """Each image's truth, the modules' answers and whether each is right (one row per image)."""
+    xray_model, type_model, chest_model = modules
+    if XRAY not in xray_model.outputs:
+        raise ValueError(f"Module I's outputs {xray_model.outputs} have no {XRAY!r} class")
+    truth_type = index["label"].astype(str).to_numpy()
+    findings = [c.removeprefix(FINDING_PREFIX) for c in finding_columns(index)]
+    table = pd.DataFrame(
+        {
+            "image_id": index["image_id"].astype(str),
+            "source": index["dataset"].astype(str),
+            "true_type": truth_type,
+        }
+    )
+    everyone = np.arange(len(index))
+    table["module_i"], table["module_i_prob"] = _classes(xray_model, images, everyone)
+    reached_ii = np.flatnonzero(table["module_i"].to_numpy() == XRAY)
+    table["module_ii"], table["module_ii_prob"] = None, np.nan
+    if len(reached_ii):
+        answers, probs = _classes(type_model, images, reached_ii)
+        table.loc[reached_ii, "module_ii"], table.loc[reached_ii, "module_ii_prob"] = answers, probs
+    reached_iii = np.flatnonzero(table["module_ii"].to_numpy() == CHEST)
+    table["predicted_abnormal"], table["predicted_findings"] = None, None
+    if len(reached_iii):
+        probs = probabilities(chest_model, images, reached_iii)
+        cut = np.array([thresholds[o] for o in chest_model.outputs])
+        positive = probs >= cut
+        table.loc[reached_iii, "predicted_abnormal"] = positive.any(axis=1)
+        table.loc[reached_iii, "predicted_findings"] = [
+            "|".join(o for o, p in zip(chest_model.outputs, row, strict=True) if p)
+            for row in positive
+        ]
+    labels = index[finding_columns(index)]
+    known = labels.notna().all(axis=1).to_numpy() & bool(findings)
+    true_abnormal = np.where(known, labels.eq(1).any(axis=1).to_numpy(), None)
+    is_xray = truth_type != NOT_XRAY
+    table["true_abnormal"] = pd.array(true_abnormal, dtype="boolean")
+    table["module_i_right"] = (table["module_i"] == XRAY).to_numpy() == is_xray
+    table["routed_right"] = table["module_i_right"] & (
+        ~is_xray | (table["module_ii"].to_numpy() == truth_type)
+    )
+    scored = table["true_abnormal"].notna() & table["routed_right"]
+    verdict = table["predicted_abnormal"].astype("boolean") == table["true_abnormal"]
+    table["verdict_right"] = verdict.where(scored)
+    table["end_to_end_right"] = table["routed_right"] & (
+        ~table["true_abnormal"].notna().to_numpy() | verdict.fillna(False).to_numpy()
+    )
+    return table
+
+
+def _share(series: pd.Series) -> float | None:
+    known = series.dropna()
+    return float(known.astype(bool).mean()) if len(known) else None
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of each step, per source and overall (the last row)."""
+    parts = [(str(s), g) for s, g in table.groupby("source", sort=True)] + [("all", table)]
+    return pd.DataFrame(
+        [
+            {
+                "source": name,
+                "images": len(part),
+                "Module I": _share(part["module_i_right"]),
+                "routing (I + II)": _share(part["routed_right"]),
+                "Module III verdict": _share(part["verdict_right"]),
+                "end to end": _share(part["end_to_end_right"]),
+                "paper end to end": PAPER_END_TO_END if name == "all" else None,
+            }
+            for name, part in parts
+        ]
+    )
+
+
+def _routes(table: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """True type (rows) against where the cascade sent the image (columns)."""
+    route = table["module_ii"].where(table["module_i"] == XRAY, NOT_XRAY).astype(str)
+    labels = sorted(set(table["true_type"]) | set(route), key=lambda t: (t == NOT_XRAY, t))
+    matrix = pd.crosstab(table["true_type"], route).reindex(
+        index=labels, columns=labels, fill_value=0
+    )
+    return labels, matrix.to_numpy()
+
+
+def evaluate_cascade(
+    heldout: str | Path,
+    module_i: str | Path,
+    module_ii: str | Path,
+    module_iii: str | Path,
+    out: str | Path,
+    *,
+    chest_evaluation: str | Path | None = None,
+) -> dict:
+    """Run the cascade of the three ``cxr train`` folders over the held-out set folder
+    ``heldout`` (``cxr cascade-sets``); write ``out``; return its metrics."""
+    index, images = read_data(heldout)
+    modules = tuple(load_model(m, torch.device("cpu")) for m in (module_i, module_ii, module_iii))
+    evaluation = Path(chest_evaluation) if chest_evaluation else None
+    thresholds = chest_thresholds(evaluation, modules[2].outputs)
+    table = run_cascade(images, index, modules, thresholds)
+    frame = summary(table)
+    overall = frame.iloc[-1]
+    metrics = {
+        "images": len(table),
+        "module_i_accuracy": overall["Module I"],
+        "routing_accuracy": overall["routing (I + II)"],
+        "module_iii_verdict_accuracy": overall["Module III verdict"],
+        "end_to_end_accuracy": overall["end to end"],
+        "paper": {"end_to_end_accuracy": PAPER_END_TO_END},
+        "thresholds": thresholds,
+        "by_source": frame.set_index("source").drop(columns="paper end to end").to_dict("index"),
+        "run_id": run_id_of(module_iii),
+    }
+    labels, matrix = _routes(table)
+    with atomic_path(out) as work:
+        work.mkdir()
+        table.to_csv(work / "predictions.csv", index=False)
+        (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (work / "table.md").write_text(
+            "# Seed 002: the cascade end to end on the held-out mixed set\n\n"
+            + tables.markdown(frame)
+        )
+        figures.confusion_figure(
+            labels, matrix, work / "routes.png", "True type (rows) vs the cascade's route"
+        )
+    logged = {
+        f"cascade/{k}": float(v)
+        for k, v in metrics.items()
+        if k.endswith("accuracy") and v is not None
+    }
+    tracking.log_to_run(metrics["run_id"], logged, Path(out), "cascade")
+    return metrics
