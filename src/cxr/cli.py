@@ -209,7 +209,11 @@ def _cascade_evaluate(args: argparse.Namespace) -> None:
     from cxr.evaluation.cascade import evaluate_cascade
 
     metrics = evaluate_cascade(
-        args.heldout, *args.modules, args.out, chest_evaluation=args.chest_evaluation
+        args.heldout,
+        *args.modules,
+        args.out,
+        chest_evaluation=args.chest_evaluation,
+        summary=args.summary,
     )
     log.info(
         "cascade on %d held-out images: end-to-end accuracy %s (paper %.2f) -> %s",
@@ -493,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Module III's cxr evaluate folder: its per-finding thresholds (default 0.5)",
     )  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="folder to write")
+    p.add_argument("--summary", type=Path, help="also write the headline numbers here (.json)")
     p.set_defaults(func=_cascade_evaluate, parser=p)
 
     p = sub.add_parser("evaluate", help="score predictions against labels: tables and figures")

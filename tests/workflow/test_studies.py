@@ -237,6 +237,8 @@ def test_tiny_cascade_runs_end_to_end_on_a_held_out_set_no_module_trained_on(
     assert sorted(predictions["image_id"]) == sorted(held["image_id"])
     assert metrics["end_to_end_accuracy"] == pytest.approx(predictions["end_to_end_right"].mean())
     assert (folder / "routes.png").stat().st_size > 0
+    summary = json.loads((results / "metrics/train/tiny_cascade/end_to_end.json").read_text())
+    assert summary["end_to_end_accuracy"] == metrics["end_to_end_accuracy"]  # for dvc metrics
     report = (results / "report.md").read_text()
     assert "tiny_cascade / the cascade end to end" in report
     assert "paper end to end" in report

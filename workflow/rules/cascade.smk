@@ -38,7 +38,8 @@ if cascade_study() is not None:
             modules=cascade_modules(),
             chest_evaluation=f"results/evaluation/{cascade_study()}/{cascade_config()['modules'][2]}/split",
         output:
-            report(
+            summary=f"results/metrics/train/{cascade_study()}/end_to_end.json",
+            folder=report(
                 directory(f"results/evaluation/{cascade_study()}/end_to_end"),
                 patterns=["{name}.{ext,png|md}"],
                 caption="../report/cascade.rst",
@@ -56,4 +57,5 @@ if cascade_study() is not None:
             "Running the cascade end to end on its held-out mixed set"
         shell:
             "cxr cascade-evaluate --heldout {input.heldout} --modules {input.modules}"
-            " --chest-evaluation {input.chest_evaluation} --out {output} > {log} 2>&1"
+            " --chest-evaluation {input.chest_evaluation} --out {output.folder}"
+            " --summary {output.summary} > {log} 2>&1"

@@ -171,9 +171,11 @@ def evaluate_cascade(
     out: str | Path,
     *,
     chest_evaluation: str | Path | None = None,
+    summary: str | Path | None = None,
 ) -> dict:
     """Run the cascade of the three ``cxr train`` folders over the held-out set folder
-    ``heldout`` (``cxr cascade-sets``); write ``out``; return its metrics."""
+    ``heldout`` (``cxr cascade-sets``); write ``out`` (and the headline accuracies, for DVC's
+    metrics, to ``summary``); return its metrics."""
     index, images = read_data(heldout)
     modules = tuple(load_model(m, torch.device("cpu")) for m in (module_i, module_ii, module_iii))
     evaluation = Path(chest_evaluation) if chest_evaluation else None
@@ -204,6 +206,10 @@ def evaluate_cascade(
         figures.confusion_figure(
             labels, matrix, work / "routes.png", "True type (rows) vs the cascade's route"
         )
+    if summary is not None:
+        headline = {k: v for k, v in metrics.items() if k == "images" or k.endswith("accuracy")}
+        with atomic_path(summary) as tmp:
+            tmp.write_text(json.dumps({**headline, "paper": metrics["paper"]}, indent=2) + "\n")
     logged = {
         f"cascade/{k}": float(v)
         for k, v in metrics.items()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 
 
@@ -112,7 +113,9 @@ def to_html(doc: Document) -> str:
     ]
     for block in doc.blocks:
         if isinstance(block, Heading):
-            out.append(f"<h{block.level}>{_html_inline(block.text)}</h{block.level}>")
+            anchor = re.sub(r"[^a-z0-9]+", "-", block.text.lower()).strip("-")
+            level = block.level
+            out.append(f'<h{level} id="{anchor}">{_html_inline(block.text)}</h{level}>')
         elif isinstance(block, Paragraph):
             out.append(f"<p>{_html_inline(block.text)}</p>")
         elif isinstance(block, Bullets):
