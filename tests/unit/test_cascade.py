@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from cxr.cascade_sets import SETS, Source, build_cascade_sets
-from cxr.evaluation.cascade import run_cascade, summary
+from cxr.evaluation.cascade import accuracy_table, run_cascade
 from cxr.explanation.inputs import TrainedModel
 from cxr.index import build_index, finding_column
 from cxr.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
@@ -213,7 +213,7 @@ def test_the_cascade_is_right_only_where_every_module_it_passes_is_right() -> No
     assert table["end_to_end_right"].tolist() == [True, False, True, False, True, True, False]
     assert table["module_ii"].isna().tolist() == [True, False, False, False, False, False, False]
     assert table["predicted_abnormal"].tolist()[4:] == [True, False, True]
-    overall = summary(table).iloc[-1]
+    overall = accuracy_table(table).iloc[-1]
     assert overall["end to end"] == pytest.approx(4 / 7)
     assert overall["Module I"] == pytest.approx(6 / 7)
     assert overall["Module III verdict"] == pytest.approx(2 / 3)

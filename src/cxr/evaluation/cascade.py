@@ -134,7 +134,7 @@ def _share(series: pd.Series) -> float | None:
     return float(known.astype(bool).mean()) if len(known) else None
 
 
-def summary(table: pd.DataFrame) -> pd.DataFrame:
+def accuracy_table(table: pd.DataFrame) -> pd.DataFrame:
     """Accuracy of each step, per source and overall (the last row)."""
     parts = [(str(s), g) for s, g in table.groupby("source", sort=True)] + [("all", table)]
     return pd.DataFrame(
@@ -181,7 +181,7 @@ def evaluate_cascade(
     evaluation = Path(chest_evaluation) if chest_evaluation else None
     thresholds = chest_thresholds(evaluation, modules[2].outputs)
     table = run_cascade(images, index, modules, thresholds)
-    frame = summary(table)
+    frame = accuracy_table(table)
     overall = frame.iloc[-1]
     metrics = {
         "images": len(table),
