@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,35 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         logs = "\n".join(p.read_text()[-3000:] for p in sorted(workdir.glob("logs/**/*.log")))
         pytest.fail(f"snakemake {' '.join(args)} failed:\n{proc.stderr[-4000:]}\n{logs}")
     return proc
+
+
+def dvc_project(tmp_path: Path, datasets: tuple[str, ...]) -> tuple[Path, Callable[..., str]]:
+    """A git + DVC copy of the project under ``tmp_path`` on the tiny configuration with only
+    ``datasets`` enabled, and a ``run(*cmd)`` that runs a command there and returns its output
+    (failing the test on a non-zero exit)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("Snakefile", "dvc.yaml", "workflow", "src", "profiles"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / name)
+    params = tiny_params()
+    params["datasets"] = {k: params["datasets"][k] for k in datasets}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {
+        "PATH": f"{BIN}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DVC_NO_ANALYTICS": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+
+    def run(*cmd: str) -> str:
+        proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout + proc.stderr
+
+    run("git", "init", "-q")
+    run("git", "config", "user.name", "cxr tests")
+    run("git", "config", "user.email", "tests@cxr.invalid")
+    run(str(BIN / "dvc"), "init", "-q")
+    run(str(BIN / "dvc"), "config", "core.analytics", "false")
+    return repo, run

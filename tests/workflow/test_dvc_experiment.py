@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, REPO, tiny_params
+from conftest import BIN, dvc_project
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -37,33 +35,9 @@ def snapshot(repo: Path) -> dict[str, int]:
 
 
 def test_dvc_exp_run_on_one_training_setting_reruns_only_that_stage(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("Snakefile", "dvc.yaml", "workflow", "src", "profiles"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / name)
-    params = tiny_params()
     # The datasets of tiny_multiclass only: it trains two stages, smallcnn and logreg.
-    params["datasets"] = {k: params["datasets"][k] for k in ("imagefolder6", "covid_radiography")}
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {
-        "PATH": f"{BIN}:/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "DVC_NO_ANALYTICS": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-
-    def run(*cmd: str) -> str:
-        proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, check=False)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc.stdout + proc.stderr
-
+    repo, run = dvc_project(tmp_path, ("imagefolder6", "covid_radiography"))
     dvc = str(BIN / "dvc")
-    run("git", "init", "-q")
-    run("git", "config", "user.name", "cxr tests")
-    run("git", "config", "user.email", "tests@cxr.invalid")
-    run(dvc, "init", "-q")
-    run(dvc, "config", "core.analytics", "false")
     run("git", "add", "-A")
     run("git", "commit", "-q", "-m", "tiny project")  # dvc exp run needs a commit
     run(dvc, "repro")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, REPO, snakemake, tiny_params
+from conftest import BIN, dvc_project, snakemake, tiny_params
 from PIL import Image
 
 from cxr.datasets import DATASETS
@@ -388,24 +387,7 @@ def test_editing_one_preset_reruns_only_its_tensors(built: Path) -> None:
 
 @pytest.mark.slow
 def test_dvc_repro_runs_the_workflow_and_reports_metrics(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("Snakefile", "dvc.yaml", "workflow", "src", "profiles"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / name)
-    params = tiny_params()
-    params["datasets"] = {k: params["datasets"][k] for k in ("nih", "covid_radiography")}
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "DVC_NO_ANALYTICS": "1"}
-
-    def run(*cmd: str) -> str:
-        proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, check=False)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc.stdout + proc.stderr
-
-    run("git", "init", "-q")
-    run(str(BIN / "dvc"), "init", "-q")
-    run(str(BIN / "dvc"), "config", "core.analytics", "false")
+    _, run = dvc_project(tmp_path, ("nih", "covid_radiography"))
     run(str(BIN / "dvc"), "repro")
     shown = json.loads(run(str(BIN / "dvc"), "metrics", "show", "--json"))
     assert "results/metrics/ingest/nih.json" in json.dumps(shown)
