@@ -1,4 +1,8 @@
-"""Files in and out of the split steps: split tables and leakage reports."""
+"""Files in and out of the split steps: split tables and leakage reports.
+
+The near-duplicate search (and with it torch) is imported only by the steps that search, so
+that reading a split table stays cheap for evaluation jobs.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from cxr.atomic import atomic_path
 from cxr.dedup import content_digest
 from cxr.index import read_index
 from cxr.leakage import check_leakage
-from cxr.near_duplicates import draw_groups, group_table, near_duplicate_groups
 from cxr.preprocess import INDEX_FILE, load_tensor
 from cxr.splits import Scheme, make_splits, split_columns
 
@@ -31,6 +34,8 @@ def read_data(data: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
 def write_duplicates(data: str | Path, out: str | Path) -> pd.DataFrame:
     """The near-duplicate groups of a preprocessed dataset: a table at ``out`` (CSV) and a
     figure of some groups beside it (``out`` with ``.png``); returns the table."""
+    from cxr.near_duplicates import draw_groups, group_table, near_duplicate_groups
+
     out = Path(out)
     index, tensor = read_data(data)
     labels, pairs = near_duplicate_groups(tensor)
@@ -44,6 +49,8 @@ def write_duplicates(data: str | Path, out: str | Path) -> pd.DataFrame:
 
 def write_splits(data: str | Path, scheme: Scheme, out: str | Path) -> dict:
     """Split the preprocessed dataset in ``data``; returns images per side of each column."""
+    from cxr.near_duplicates import near_duplicate_groups
+
     index, tensor = read_data(data)
     splits = make_splits(index, scheme, near_duplicate_groups(tensor)[0])
     with atomic_path(out) as tmp:
@@ -64,6 +71,8 @@ def read_split_table(path: str | Path) -> pd.DataFrame:
 
 def check_split_file(split: str | Path, data: str | Path, out: str | Path) -> dict:
     """Check a split table against its preprocessed data; writes the report only if clean."""
+    from cxr.near_duplicates import near_duplicate_groups
+
     index, tensor = read_data(data)
     digests = pd.Series([content_digest(img) for img in tensor])
     near = pd.Series(near_duplicate_groups(tensor)[0])
