@@ -483,3 +483,15 @@ def test_shards_of_a_global_batch_are_the_batch_and_the_prefetcher_reports_error
 
     with pytest.raises(OSError, match="disk gone"):
         list(Prefetcher(broken()))
+
+
+def test_validation_auroc_equals_sklearns_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from cxr.training.engine import rank_auroc
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        y = np.r_[0, 1, rng.integers(0, 2, 40)]
+        scores = rng.integers(0, 5, len(y)).astype(float)  # many ties
+        assert rank_auroc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
