@@ -93,7 +93,6 @@ def _load(source: Source) -> tuple[pd.DataFrame, np.ndarray]:
         side=side.to_numpy(),
         kind=xray_type(index, source.dataset).to_numpy(),
         source_row=np.arange(len(index)),
-        source_id=index["image_id"].astype(str),
         image_id=source.dataset + "/" + index["image_id"].astype(str),
         patient_id=(source.dataset + ":" + index["patient_id"].astype("string")),
     )
@@ -191,7 +190,7 @@ def _write_set(
 ) -> None:
     """One module's preprocessed folder: tensor, index, stats and manifest."""
     rows = rows.sort_values(["dataset", "source_row"], kind="stable")
-    index = rows.drop(columns=["side", "kind", "source_row", "source_id", "split_group"])
+    index = rows.drop(columns=["side", "kind", "source_row", "split_group"])
     if not findings:
         index = index.drop(columns=[c for c in index if c.startswith(FINDING_PREFIX)])
     index = index.reset_index(drop=True).assign(tensor_row=np.arange(len(rows)))
@@ -249,22 +248,30 @@ def build_cascade_sets(
     images = {s.dataset: img for s, (_, img) in zip(sources, loaded, strict=True)}
     out_root.mkdir(parents=True, exist_ok=True)
     rows, dropped = _one_side_per_group(rows, images, out_root)
-    for _, row in dropped[dropped["heldout_twin"].notna()].iterrows():
+    sets = _module_rows(rows, chest_fraction, np.random.default_rng(seed))
+    for role in ("xray", "type", "chest"):
+        sets[role], more = _one_side_per_group(sets[role], images, out_root)
+        dropped = pd.concat([dropped, more])
+    # A twin of a held-out image found in one module's set leaves every module's set.
+    twins = dropped[dropped["heldout_twin"].notna()].drop_duplicates("image_id")
+    for role in ("xray", "type", "chest"):
+        sets[role] = sets[role][~sets[role]["image_id"].isin(twins["image_id"])]
+    for _, row in twins.iterrows():
         log.warning(
             "%s left out of every module's training data: it shares a patient or a picture "
             "with held-out %s",
             row["image_id"],
             row["heldout_twin"],
         )
-    sets = _module_rows(rows, chest_fraction, np.random.default_rng(seed))
-    report: dict = {"preset": preset, "chest_fraction": chest_fraction, "sets": {}}
-    report["dropped_near_duplicates_of_heldout"] = dropped.loc[
-        dropped["heldout_twin"].notna(), "image_id"
-    ].tolist()
-    for role in ("xray", "type", "chest"):
-        sets[role], more = _one_side_per_group(sets[role], images, out_root)
-        dropped = pd.concat([dropped, more])
-    report["dropped_across_train_and_val"] = int(dropped["heldout_twin"].isna().sum())
+    report: dict = {
+        "preset": preset,
+        "chest_fraction": chest_fraction,
+        "sets": {},
+        "dropped_near_duplicates_of_heldout": twins["image_id"].tolist(),
+        "dropped_across_train_and_val": int(
+            dropped.loc[dropped["heldout_twin"].isna(), "image_id"].nunique()
+        ),
+    }
     for role, name in SETS.items():
         part = sets[role]
         folder = out_root / "preprocessed" / name / preset

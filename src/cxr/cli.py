@@ -376,6 +376,21 @@ def _report(args: argparse.Namespace) -> None:
     log.info("report -> %s%s", args.out, f" and {args.html}" if args.html else "")
 
 
+def _explained_images(p: argparse.ArgumentParser) -> None:
+    """The arguments `cam` and `cam-compare` share: which images, and how they are explained."""
+    p.add_argument(
+        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
+    )
+    p.add_argument("--split", type=existing_file, required=True, help="split table (.parquet)")
+    p.add_argument("--side", default="test", help="split side explained (default: test)")
+    p.add_argument("--split-column", default="split", help="split or fold_<i> (default: split)")
+    p.add_argument(
+        "--method", choices=["auto", "cam", "gradcam", "gradcam++"], default="auto",
+        help="auto (default): CAM where a model ends in pooling and one linear layer, else "
+        "Grad-CAM",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cxr",
@@ -545,19 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cam", help="class activation maps of a model, scored against the boxes")
     p.add_argument("--model", type=trained_folder, required=True, help="folder of cxr train")
-    p.add_argument(
-        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
-    )
-    p.add_argument("--split", type=existing_file, required=True, help="split table (.parquet)")
     p.add_argument("--out", type=Path, required=True, help="folder to write")
-    p.add_argument(
-        "--method", choices=["auto", "cam", "gradcam", "gradcam++"], default="auto",
-        help="auto (default): CAM where the model ends in pooling and one linear layer, else "
-        "Grad-CAM",
-    )  # fmt: skip
+    _explained_images(p)
     p.add_argument("--top-k", type=positive_int, default=4, help="most probable outputs shown")
-    p.add_argument("--side", default="test", help="split side explained (default: test)")
-    p.add_argument("--split-column", default="split", help="split or fold_<i> (default: split)")
     p.add_argument("--max-images", type=positive_int, default=None, help="at most this many")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument(
@@ -576,21 +581,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--label", action="append", default=[],
         help="title of each --model's column, in the same order (default: its folder name)",
     )  # fmt: skip
-    p.add_argument(
-        "--data", type=existing_folder, required=True, help="folder written by cxr preprocess"
-    )
-    p.add_argument("--split", type=existing_file, required=True, help="split table (.parquet)")
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
-    p.add_argument(
-        "--method", choices=["auto", "cam", "gradcam", "gradcam++"], default="auto",
-        help="auto (default): CAM where a model ends in pooling and one linear layer, else "
-        "Grad-CAM",
-    )  # fmt: skip
+    _explained_images(p)
     p.add_argument(
         "--output", default=None, help="the output drawn (default: the models' only output)"
     )
-    p.add_argument("--side", default="test", help="split side explained (default: test)")
-    p.add_argument("--split-column", default="split", help="split or fold_<i> (default: split)")
     p.add_argument("--images", type=positive_int, default=4, help="images (figure rows)")
     p.set_defaults(func=_cam_compare, parser=p)
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from cxr.cascade_sets import SETS, Source, build_cascade_sets
-from cxr.evaluation.cascade import accuracy_table, run_cascade
+from cxr.evaluation.cascade import accuracy_table, probabilities, run_cascade
 from cxr.explanation.inputs import TrainedModel
 from cxr.index import build_index, finding_column
 from cxr.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
@@ -217,3 +217,13 @@ def test_the_cascade_is_right_only_where_every_module_it_passes_is_right() -> No
     assert overall["end to end"] == pytest.approx(4 / 7)
     assert overall["Module I"] == pytest.approx(6 / 7)
     assert overall["Module III verdict"] == pytest.approx(2 / 3)
+
+
+def test_probabilities_follow_the_order_of_the_rows_asked_for() -> None:
+    images = np.zeros((5, SIZE, SIZE), np.uint8)
+    images[:, 0, 0] = np.arange(5)
+    logits = np.array([[0, i] for i in range(5)], float)
+    model = module(("a", "b"), logits, "softmax")
+    rows = np.array([3, 0, 4, 1])
+    expected = torch.softmax(torch.tensor(logits[rows]), 1).numpy()
+    assert probabilities(model, images, rows) == pytest.approx(expected, abs=1e-6)

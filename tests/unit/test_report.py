@@ -209,6 +209,11 @@ def test_a_cascade_study_gets_its_end_to_end_table_after_its_modules(results: Pa
         "dropped_across_train_and_val": 4,
     }
     _write(results / "metrics/cascade/plain_64.json", json.dumps(made))
+    _write(results / "metrics/cascade/tiny_32.json", "{}")  # another preset's sets: not read
+    _write(
+        folder / "metrics.json",
+        json.dumps({"heldout": "results/preprocessed/cascade_heldout/plain_64"}),
+    )
     doc, problems = build_report(
         results, results, sources={"cascade_heldout": "synthetic"}, scale="demo"
     )

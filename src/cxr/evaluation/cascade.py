@@ -47,10 +47,9 @@ def probabilities(model: TrainedModel, images: np.ndarray, rows: np.ndarray) -> 
     device = next(model.model.parameters()).device
     with torch.inference_mode():
         for start in range(0, len(rows), BATCH):
-            batch = np.sort(rows[start : start + BATCH])
-            pixels = torch.from_numpy(images[batch]).unsqueeze(1).to(device)
-            logits = model.model(model.inputs(pixels))
-            out[start : start + len(batch)] = model.probabilities(logits).cpu().numpy()
+            pixels = torch.from_numpy(images[rows[start : start + BATCH]]).unsqueeze(1)
+            logits = model.model(model.inputs(pixels.to(device)))
+            out[start : start + len(pixels)] = model.probabilities(logits).cpu().numpy()
     return out
 
 
@@ -184,6 +183,7 @@ def evaluate_cascade(
     frame = accuracy_table(table)
     overall = frame.iloc[-1]
     metrics = {
+        "heldout": str(heldout),
         "images": len(table),
         "module_i_accuracy": overall["Module I"],
         "routing_accuracy": overall["routing (I + II)"],

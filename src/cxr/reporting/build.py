@@ -517,10 +517,12 @@ class _Builder:
         if not folder.is_dir():
             return []
         blocks: list = [Heading(f"{study} / the cascade end to end", 2)]
-        sets = sorted((self.results / "metrics" / "cascade").glob("*.json"))
         settings = "Settings: each module's, in its section above."
-        if sets:
-            made = json.loads(sets[-1].read_text())
+        metrics = folder / "metrics.json"
+        preset = Path(json.loads(metrics.read_text())["heldout"]).name if metrics.is_file() else ""
+        made_path = self.results / "metrics" / "cascade" / f"{preset}.json"
+        if preset and made_path.is_file():
+            made = json.loads(made_path.read_text())
             held = made["sets"]["cascade_heldout"]["by_source"]
             kinds = sorted({self.sources[n] for n in made["sets"] if n in self.sources})
             kinds = kinds or ["source not given"]
