@@ -5,9 +5,11 @@ Every output is written into a work folder beside it (``.<name>.cxr-part``) and 
 target in one rename when, and only when, the step succeeds. Around that:
 
 - **Marks.** A file or folder cxr wrote has a hidden ``.<name>.cxr-output`` beside it (outside
-  it, so a dataset cxr generates holds exactly the files of the real download). An existing
-  target is replaced only if it is marked (or is an empty folder); anything else stops the
-  step with one line saying what is there.
+  it, so a dataset cxr generates holds exactly the files of the real download) naming the verb
+  that wrote it. An existing target is replaced only if the same verb wrote it (or it is an
+  empty folder); anything else stops the step with one line saying what is there.
+- **Inputs.** While a verb runs (:func:`invocation`), none of its inputs, nor a folder holding
+  one, nor anything inside another output of cxr, is ever a target.
 - **One writer.** The target's lock (``.<name>.cxr-lock``, an ``flock``) is held while writing;
   a second writer stops at once with a clear message instead of racing the first.
 - **Interrupted runs.** A work folder left by a killed run is removed by the next run.
@@ -22,8 +24,8 @@ import json
 import logging
 import os
 import shutil
-import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,31 @@ class OutputRefused(ValueError):
 
 class OutputBusy(OutputRefused):
     """Another process is writing the same output right now."""
+
+
+@dataclass
+class _Invocation:
+    """The verb running now, its inputs, and the outputs it has written so far."""
+
+    command: str | None = None
+    inputs: tuple[Path, ...] = ()
+    written: set[Path] = field(default_factory=set)
+
+
+_current = _Invocation()
+
+
+@contextlib.contextmanager
+def invocation(command: str, inputs: Iterable[str | Path]) -> Iterator[None]:
+    """Run a verb: its outputs are marked with ``command``, it replaces only outputs that the
+    same verb wrote, and it never writes onto (or around) one of its ``inputs``."""
+    global _current
+    previous = _current
+    _current = _Invocation(command, tuple(Path(p).resolve() for p in inputs))
+    try:
+        yield
+    finally:
+        _current = previous
 
 
 def _sibling(target: Path, suffix: str) -> Path:
@@ -51,9 +78,55 @@ def written_by_cxr(target: Path) -> bool:
     return not target.is_symlink() and target.exists() and output_mark(target).is_file()
 
 
+def writer_of(target: Path) -> str | None:
+    """The verb that wrote ``target`` as its mark records it (None if the mark names none)."""
+    try:
+        command = json.loads(output_mark(target).read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(command, list):  # marks of cxr <= 0.1.0 held sys.argv[1:2]
+        command = command[0] if command else None
+    return command if isinstance(command, str) else None
+
+
+def _check_inputs(target: Path) -> None:
+    """Refuse a target that is, holds, or lies inside something this verb must not replace."""
+    resolved = target.resolve()
+    for source in _current.inputs:
+        if source == resolved or resolved in source.parents:
+            which = "is" if source == resolved else f"holds {source}, which is"
+            raise OutputRefused(
+                f"{target}: {which} an input of this command; writing the output there would "
+                "destroy it. Choose another output path"
+            )
+    if resolved in _current.written:
+        raise OutputRefused(
+            f"{target}: this command already wrote another of its outputs there; give each "
+            "output its own path"
+        )
+    for folder in resolved.parents[:-1]:  # not the root, which has no name to mark
+        if folder.is_dir() and written_by_cxr(folder):
+            raise OutputRefused(
+                f"{target}: lies inside {folder}, an output of cxr {writer_of(folder) or ''}"
+                .rstrip() + "; write beside it, not into it"
+            )
+
+
 def check_replaceable(target: Path) -> None:
-    """Raise :class:`OutputRefused` unless ``target`` is absent, an empty folder, or cxr's."""
-    if not (target.exists() or target.is_symlink()) or written_by_cxr(target):
+    """Raise :class:`OutputRefused` unless ``target`` may be written: it is absent, an empty
+    folder, or an output of the verb running now, and it is none of that verb's inputs."""
+    target = Path(target)
+    _check_inputs(target)
+    if written_by_cxr(target):
+        writer, command = writer_of(target), _current.command
+        if command is None or writer in (None, command):
+            return
+        raise OutputRefused(
+            f"{target}: was written by cxr {writer}, and cxr {command} replaces only its own "
+            "outputs. Choose another output path, or delete it yourself if you no longer "
+            "need it"
+        )
+    if not (target.exists() or target.is_symlink()):
         return
     if target.is_symlink():
         what = f"a symbolic link to {os.readlink(target)}"
@@ -108,7 +181,7 @@ def _remove(path: Path) -> None:
 
 
 def _mark_contents() -> str:
-    return json.dumps({"written_by": "cxr", "command": sys.argv[1:2]}) + "\n"
+    return json.dumps({"written_by": "cxr", "command": _current.command}) + "\n"
 
 
 @contextlib.contextmanager
@@ -137,6 +210,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             if target.is_dir() and not target.is_symlink():
                 os.replace(target, old)
             os.replace(work, target)
+            if _current.command is not None:  # one verb's outputs, not a library session's
+                _current.written.add(target.resolve())
             _remove(old)
         finally:
             shutil.rmtree(part, ignore_errors=True)

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+from cxr.atomic import check_replaceable, invocation
 from cxr.datasets import DATASETS
 
 log = logging.getLogger("cxr")
@@ -686,6 +687,29 @@ def _terminate(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+#: Arguments that name what a verb writes; every other path argument is one of its inputs.
+OUTPUTS = frozenset({"out", "summary", "html", "out_root"})
+
+
+def _inputs(args: argparse.Namespace) -> list[Path]:
+    """Every path a verb reads: its path arguments, and the paths inside --source / --panel."""
+    found: list[Path] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, Path):
+            found.append(value)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    for name, value in vars(args).items():
+        if name in ("source", "panel") and value:
+            found += [Path(p) for row in value for p in row[1:]]
+        elif name not in OUTPUTS:
+            walk(value)
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; bad input ends in one line (a traceback only with ``-v``)."""
     parser = build_parser()
@@ -697,7 +721,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        args.func(args)
+        with invocation(args.command, _inputs(args)):
+            for name in OUTPUTS - {"out_root"}:  # refuse before any work, not after it
+                if isinstance(getattr(args, name, None), Path):
+                    check_replaceable(getattr(args, name))
+            args.func(args)
     except KeyboardInterrupt as err:
         log.error("interrupted (%s): nothing was written", err or "SIGINT")
         return 130

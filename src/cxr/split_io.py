@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr.atomic import atomic_path
+from cxr.atomic import atomic_path, check_replaceable
 from cxr.dedup import content_digest
 from cxr.index import read_index
 from cxr.leakage import check_leakage
@@ -37,12 +37,20 @@ def write_duplicates(data: str | Path, out: str | Path) -> pd.DataFrame:
     from cxr.near_duplicates import draw_groups, group_table, near_duplicate_groups
 
     out = Path(out)
+    figure = out.with_suffix(".png")
+    if figure == out:
+        raise ValueError(
+            f"{out}: the table and its figure would both be written to this file; name the "
+            "table .csv (the figure goes beside it as .png)"
+        )
+    for target in (out, figure):
+        check_replaceable(target)  # refuse before the search, and before writing either
     index, tensor = read_data(data)
     labels, pairs = near_duplicate_groups(tensor)
     table = group_table(index["image_id"].tolist(), labels, pairs)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
-    with atomic_path(out.with_suffix(".png")) as tmp:
+    with atomic_path(figure) as tmp:
         draw_groups(tensor, table, index["image_id"].tolist(), tmp)
     return table
 
