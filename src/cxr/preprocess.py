@@ -249,5 +249,23 @@ def _map_box(box: dict, g: Geometry, size: int) -> dict:
 
 
 def load_tensor(folder: str | Path) -> np.ndarray:
-    """The preprocessed images of a folder written by :func:`preprocess`, memory-mapped."""
-    return np.load(Path(folder) / TENSOR_FILE, mmap_mode="r")
+    """The preprocessed images of a folder written by :func:`preprocess`, memory-mapped; a
+    folder without them, or a file that is not an image tensor, is named in a ValueError."""
+    path = Path(folder) / TENSOR_FILE
+    if not path.is_file():
+        raise ValueError(f"{folder}: not a folder written by cxr preprocess (no {TENSOR_FILE})")
+    try:
+        tensor = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "pickled" in reason or "Python objects" in reason:
+            reason = "it holds pickled Python objects, which cxr never loads"
+        raise ValueError(
+            f"{path}: not a readable image tensor ({reason}); rerun cxr preprocess"
+        ) from None
+    if not isinstance(tensor, np.ndarray) or tensor.ndim != 3 or tensor.dtype != np.uint8:
+        raise ValueError(
+            f"{path}: not an image tensor of cxr preprocess (expected 8-bit images × height × "
+            f"width, got {getattr(tensor, 'dtype', '?')} of shape {getattr(tensor, 'shape', '?')})"
+        )
+    return tensor

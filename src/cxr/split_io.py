@@ -22,7 +22,13 @@ from cxr.splits import Scheme, make_splits, split_columns
 
 def read_data(data: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
     """The index and memory-mapped tensor of a preprocessed folder; fails if it holds none."""
-    index = read_index(Path(data) / INDEX_FILE)
+    path = Path(data) / INDEX_FILE
+    if not path.is_file():
+        raise ValueError(f"{data}: not a folder written by cxr preprocess (no {INDEX_FILE})")
+    try:
+        index = read_index(path)
+    except Exception as err:  # pyarrow raises many types for a file that is not Parquet
+        raise ValueError(f"{path}: cannot read this index ({err}); rerun cxr preprocess") from err
     tensor = load_tensor(data)
     if len(index) != len(tensor):
         raise ValueError(f"{data}: index has {len(index)} rows but the tensor {len(tensor)}")

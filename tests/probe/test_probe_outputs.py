@@ -100,7 +100,11 @@ CASES = [
         cascade(EVAL),
         message=WROTE.format("evaluate", "cascade-evaluate"),
     ),
-    Case("summarize-folds-onto-a-model", folds(FOLD), message=WROTE.format("train", "summarize-folds")),
+    Case(
+        "summarize-folds-onto-a-model",
+        folds(FOLD),
+        message=WROTE.format("train", "summarize-folds"),
+    ),
     Case(
         "duplicates-onto-a-split-table",
         ("duplicates", "--data", PRE, "--out", "results/splits/jsrt/cv3.csv"),
