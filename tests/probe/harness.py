@@ -9,7 +9,9 @@ outside the MLflow store.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,8 +95,30 @@ def run_case(
     return Outcome(rc, text, lost, added)
 
 
+def classify(outcome: Outcome, case: Case) -> str:
+    """What a user met, in the classes of the probe's report: a data loss, a half-written
+    output, a silent wrong result (exit 0 where a refusal was due), a bare or unexpected
+    error, another message than the one due, a clear error, or a case handled correctly."""
+    if outcome.lost:
+        return "data loss"
+    if outcome.rc == 0 and case.rc != 0:
+        return "silent wrong result"
+    if outcome.added and case.rc != 0:
+        return "half-written output"
+    if "unexpected" in outcome.text.lower() or "Traceback" in outcome.text:
+        return "bare or unexpected error"
+    if outcome.rc != case.rc or not re.search(case.message, outcome.text):
+        return "another message"
+    return "handled correctly" if case.rc == 0 else "clear error"
+
+
 def check(outcome: Outcome, case: Case) -> None:
-    """The probe's three assertions, with the whole output on failure."""
+    """The probe's three assertions, with the whole output on failure. With
+    ``CXR_PROBE_TALLY`` set, each case's class is also appended to that file (JSON lines)."""
+    if os.environ.get("CXR_PROBE_TALLY"):
+        with open(os.environ["CXR_PROBE_TALLY"], "a") as tally:
+            row = {"case": case.name, "verb": case.verb, "class": classify(outcome, case)}
+            tally.write(json.dumps(row) + "\n")
     shown = f"{case.name}: cxr {' '.join(case.argv)}\n{outcome.text}"
     assert outcome.rc == case.rc, f"exit {outcome.rc}, expected {case.rc}\n{shown}"
     assert re.search(case.message, outcome.text), f"message /{case.message}/ missing\n{shown}"
