@@ -17,19 +17,27 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import importlib
 import itertools
 import json
+import logging
 import os
 import re
+import sqlite3
+import ssl
 import subprocess
 import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -51,7 +59,20 @@ MODEL_FORMAT = "pickle"
 #: What loading a pickled torchvision model needs (pinned to the installed versions).
 MODEL_PACKAGES = ("torch", "torchvision", "cloudpickle")
 PARENT_TAG = "mlflow.parentRunId"
+#: The tag naming a training run's output folder (its orphans are found by it).
+OUT_TAG = "cxr.out"
+#: The tag of a run left RUNNING by a killed job, naming the run that replaced it.
+REPLACED_TAG = "cxr.replaced_by"
+#: Tables every MLflow SQLite store has.
+STORE_TABLES = frozenset({"alembic_version", "experiments", "runs", "tags", "params", "metrics"})
+#: What to do about a local store that is not a complete MLflow store.
+RECOVER = "move it away, or delete it if it holds no runs you need; cxr then makes a new one"
+#: The suffix of a store being created beside its final name.
+CREATING = ".creating"
+#: How long a tracking server may take to answer its health check.
+SERVER_TIMEOUT_S = 3.0
 _NAME = re.compile(r"[A-Za-z0-9][\w.\-]*")
+log = logging.getLogger(__name__)
 
 
 def tracking_uri() -> str:
@@ -91,12 +112,18 @@ def _mlflow() -> ModuleType:
     return mlflow
 
 
-def _lock_file(uri: str) -> Path | None:
-    """The lock beside a local SQLite database; None for any other store."""
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a local SQLite store; None for any other store."""
     if not uri.startswith(SQLITE):
         return None
     db = uri.removeprefix(SQLITE).split("?")[0]
-    return None if db in ("", ":memory:") else Path(db).with_name(f".{Path(db).name}.cxr-lock")
+    return None if db in ("", ":memory:") else Path(db)
+
+
+def _lock_file(uri: str) -> Path | None:
+    """The lock beside a local SQLite database; None for any other store."""
+    db = _sqlite_file(uri)
+    return None if db is None else db.with_name(f".{db.name}.cxr-lock")
 
 
 @contextlib.contextmanager
@@ -106,8 +133,13 @@ def _store_lock(uri: str) -> Iterator[None]:
     if lock is None:
         yield
         return
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError as err:
+        raise ValueError(
+            f"{lock.parent}: cannot keep the MLflow store {uri} there ({err.strerror})"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -115,17 +147,120 @@ def _store_lock(uri: str) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def check_store() -> None:
+    """Open the tracking store now: an unreachable server or a broken local store fails here,
+    in seconds and before any work, with one line naming it (a missing store is created)."""
+    _client(tracking_uri())
+
+
 @cache
 def _client(uri: str) -> MlflowClient:
-    """A client of ``uri``; opening the store first (which may create its schema) is locked."""
+    """A client of ``uri``: a server is checked to answer, a local store created atomically
+    (under its lock) or checked to be a complete MLflow store."""
+    _check_server(uri)
     mlflow = _mlflow()
-    if _lock_file(uri):  # seconds to import: not under the lock
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    db = _sqlite_file(uri)
+    if db:  # seconds to import: not under the lock
         importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
     with _store_lock(uri):
-        return mlflow.MlflowClient(uri)
+        if db:
+            _ensure_store(db)
+        try:
+            return mlflow.MlflowClient(uri)
+        except (MlflowException, SQLAlchemyError) as err:
+            text = str(err).strip()
+            reason = text.splitlines()[0].split(". ")[0] if text else type(err).__name__
+            raise ValueError(f"MLflow store {uri}: cannot open it ({reason})") from None
 
 
-def _check_name(what: str, name: str) -> None:
+def _check_server(uri: str) -> None:
+    """Fail at once when an http(s) tracking server does not answer (MLflow would retry for
+    minutes). Any HTTP answer, even an error status, means it is there."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    host = parts.hostname or ""
+    where = f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    try:
+        with urllib.request.urlopen(f"{where.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as err:  # URLError and timeouts are OSErrors
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, ssl.SSLError):
+            return  # it answered; its certificate is MLflow's business
+    raise ValueError(
+        f"MLflow tracking server {where} (MLFLOW_TRACKING_URI) is not reachable ({reason}); "
+        "start it, or unset MLFLOW_TRACKING_URI to track in ./mlflow.db"
+    )
+
+
+def _ensure_store(db: Path) -> None:
+    """Create the store ``db`` if it is missing (or an empty file); else check that it is a
+    complete MLflow store, refusing with one line a foreign or half-made file."""
+    if db.is_dir():
+        raise ValueError(f"{db}: a folder, not an MLflow store: {RECOVER}")
+    tables = _tables(db) if db.exists() else set()
+    if not tables:
+        _create_store(db)
+        return
+    unfinished = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
+    if unfinished:
+        raise ValueError(
+            f"{db}: a half-made MLflow store (an interrupted schema migration left table "
+            f"{unfinished[0]}): {RECOVER}"
+        )
+    missing = sorted(STORE_TABLES - tables)
+    if missing:
+        raise ValueError(
+            f"{db}: not an MLflow store (a SQLite database without MLflow's table(s) "
+            f"{', '.join(missing)}): {RECOVER}"
+        )
+
+
+def _tables(db: Path) -> set[str]:
+    """The tables of the SQLite file ``db``, read without writing to it."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as c:
+            rows = c.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    except sqlite3.OperationalError as err:  # busy, locked, unreadable: not a verdict on it
+        raise ValueError(f"{db}: cannot read this MLflow store ({err})") from None
+    except sqlite3.DatabaseError as err:
+        raise ValueError(
+            f"{db}: not an MLflow store (not a SQLite database: {err}): {RECOVER}"
+        ) from None
+    return {name for (name,) in rows}
+
+
+def _create_store(db: Path) -> None:
+    """Make the SQLite store ``db`` in one rename: its schema is built in a file beside it, so
+    an interrupted creation leaves no store rather than a half-made one (call under the lock)."""
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    _remove(f".{glob.escape(db.name)}.*{CREATING}", db.parent)  # a killed creator's
+    work = db.with_name(f".{db.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{CREATING}")
+    try:
+        store = SqlAlchemyStore(SQLITE + str(work.resolve()), DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+        store.engine.dispose()
+        os.replace(work, db)
+    finally:
+        _remove(glob.escape(work.name), db.parent)
+
+
+def _remove(pattern: str, folder: Path) -> None:
+    """Delete the files of ``folder`` matching ``pattern``, with their SQLite journals."""
+    for path in folder.glob(f"{pattern}*"):
+        path.unlink(missing_ok=True)
+
+
+def check_name(what: str, name: str) -> None:
+    """Refuse a study, stage or fold name that MLflow queries cannot hold as it is."""
     if not _NAME.fullmatch(name):
         raise ValueError(f"{what} {name!r}: use letters, digits, '_', '-' and '.' only")
 
@@ -134,7 +269,7 @@ def _experiment_id(client: MlflowClient, study: str) -> str:
     """The id of the study's experiment, created if missing."""
     from mlflow.exceptions import MlflowException
 
-    _check_name("study", study)
+    check_name("study", study)
     experiment = client.get_experiment_by_name(study)
     if experiment is None:
         try:
@@ -183,7 +318,7 @@ def prepare_store(studies: Sequence[str], stages: Sequence[str] = ()) -> dict[st
     """
     for what, names in (("study", studies), ("stage", stages)):
         for name in names:
-            _check_name(what, name)
+            check_name(what, name)
     uri = tracking_uri()
     client = _client(uri)
     with _store_lock(uri):
@@ -204,9 +339,18 @@ def _new_run(
     return client.create_run(experiment_id, tags=child_tags, run_name=f"fold-{names['cxr.fold']}")
 
 
-def _resumed(client: MlflowClient, run_id: str, experiment_id: str, names: dict[str, str]) -> Run:
-    """The run to continue, checked to be the same study, stage and fold."""
-    run = client.get_run(run_id)
+def _resumed(
+    client: MlflowClient, run_id: str, experiment_id: str, names: dict[str, str]
+) -> Run | None:
+    """The run to continue, checked to be the same study, stage and fold; None (a new run) if
+    the store no longer holds it (a store deleted or replaced since the job was killed)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        log.warning("MLflow run %s to resume is not in the store: logging to a new run", run_id)
+        return None
     same = all(run.data.tags.get(key) == value for key, value in names.items())
     if run.info.experiment_id != experiment_id or not same:
         raise ValueError(
@@ -317,8 +461,28 @@ def _names(study: str, stage: str, fold: str | None) -> dict[str, str]:
         "cxr.role": "stage" if fold is None else "fold",
     }
     for key in ("cxr.study", "cxr.stage", "cxr.fold"):
-        _check_name(key.removeprefix("cxr."), names[key])
+        check_name(key.removeprefix("cxr."), names[key])
     return names
+
+
+def _retire_orphans(
+    client: MlflowClient, experiment_id: str, names: dict[str, str], out: str, run_id: str
+) -> None:
+    """Mark KILLED the runs of the same output that a killed job (SIGKILL, a lost machine) left
+    RUNNING, each tagged with the run that replaced it."""
+    query = " AND ".join(f"tags.`{key}` = '{value}'" for key, value in names.items())
+    running = client.search_runs([experiment_id], f"{query} AND attributes.status = 'RUNNING'")
+    for orphan in running:
+        if orphan.info.run_id != run_id and orphan.data.tags.get(OUT_TAG) == out:
+            client.set_tag(orphan.info.run_id, REPLACED_TAG, run_id)
+            client.set_terminated(orphan.info.run_id, "KILLED")
+            log.warning(
+                "MLflow run %s of %s was left running by a killed job: marked KILLED, "
+                "replaced by run %s",
+                orphan.info.run_id,
+                out,
+                run_id,
+            )
 
 
 def _start(
@@ -334,10 +498,11 @@ def _start(
     all_tags |= {key: str(value) for key, value in tags.items()}
     with _store_lock(uri):
         experiment_id = _experiment_id(client, names["cxr.study"])
-        if run_id:
-            run = _resumed(client, run_id, experiment_id, names)
-        else:
+        run = _resumed(client, run_id, experiment_id, names) if run_id else None
+        if run is None:
             run = _new_run(client, experiment_id, names, all_tags)
+        if OUT_TAG in all_tags:
+            _retire_orphans(client, experiment_id, names, all_tags[OUT_TAG], run.info.run_id)
         _mlflow().start_run(run_id=run.info.run_id)  # active, for mlflow.pytorch.log_model
         if parent := run.data.tags.get(PARENT_TAG):
             _settle_parent(client, experiment_id, parent)
@@ -352,17 +517,21 @@ def training_run(
     params: Mapping[str, Any],
     tags: Mapping[str, str],
     run_id: str | None = None,
+    out: Path | None = None,
 ) -> Iterator[RunLog]:
     """Track one job: a child run of the stage's parent per fold, or a stage run (fold=None).
 
     ``run_id`` (kept by a job killed earlier) continues that run instead. The run ends FINISHED,
-    FAILED if the block raises (the exception propagates), or KILLED on an interrupt.
+    FAILED if the block raises (the exception propagates), or KILLED on an interrupt. ``out``:
+    the job's output folder; earlier runs of it left RUNNING by a killed job are marked KILLED.
     """
     names = _names(study, stage, fold)
     uri = tracking_uri()
     client = _client(uri)
     mlflow = _mlflow()
     mlflow.set_tracking_uri(uri)
+    if out is not None:
+        tags = {**tags, OUT_TAG: str(Path(out).resolve())}
     experiment_id, run = _start(client, uri, names, tags, run_id)
     status = "KILLED"
     try:

@@ -15,12 +15,15 @@ import json
 import os
 import pickle
 import shutil
+import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 RESUME_FILE = "last.pt"
+#: The keys of a resume checkpoint (see engine._save_resume).
+RESUME_KEYS = frozenset({"fingerprint", "state", "model", "optimizer"})
 
 
 def resume_folder(out: str | Path) -> Path:
@@ -47,17 +50,65 @@ def load_plain(path: str | Path) -> dict:
     """A checkpoint's contents, refusing anything but tensors and plain Python data."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise ValueError(
-            f"{path}: refused: it holds objects other than tensors and plain data, and cxr "
-            f"loads checkpoints with weights_only=True, so nothing in it ran ({reason})"
-        ) from None
-    except (RuntimeError, EOFError) as err:
-        raise ValueError(f"{path}: not a readable torch checkpoint ({err})") from None
+    except Exception as err:  # torch raises many types for a file that is not its own
+        if isinstance(err, pickle.UnpicklingError) and _pickled(path):
+            raise ValueError(
+                f"{path}: refused: it holds objects other than tensors and plain data, and cxr "
+                f"loads checkpoints with weights_only=True, so nothing in it ran ({_reason(err)})"
+            ) from None
+        raise ValueError(f"{path}: not a torch checkpoint ({_what_file(path)})") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a dict of tensors, got {type(state).__name__}")
     return state
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a ``model.pt`` (a state dict), naming what else ``path`` is."""
+    state = load_plain(path)
+    if state.keys() >= RESUME_KEYS:
+        raise ValueError(
+            f"{path}: a resume checkpoint of cxr train, not a model; pass the model.pt of a "
+            "finished cxr train"
+        )
+    others = sorted(str(k) for k, v in state.items() if not isinstance(v, torch.Tensor))
+    if not state or others:
+        held = f"entries that are not tensors: {', '.join(others[:5])}" if others else "nothing"
+        raise ValueError(
+            f"{path}: not a model's weights (a state dict of tensors); it holds {held}"
+        )
+    return state
+
+
+def _reason(err: BaseException) -> str:
+    """The telling line of a torch.load error (its first, or weights_only's verdict)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    verdict = [line for line in lines if line.startswith(("Unsupported", "Trying to load"))]
+    text = (verdict or lines or [type(err).__name__])[0]
+    return text.split(". ")[0].rstrip(".")
+
+
+def _pickled(path: str | Path) -> bool:
+    """Whether ``path`` is what torch.save writes: a zip archive, or a pickle (legacy)."""
+    with open(path, "rb") as f:
+        legacy = f.read(1) == b"\x80"
+    return legacy or zipfile.is_zipfile(path)
+
+
+def _what_file(path: str | Path) -> str:
+    """What a file that torch.load cannot read is, as far as its first bytes tell."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"\x93NUMPY"):
+        return "a NumPy array file"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "a JSON text file"
+    if zipfile.is_zipfile(path):
+        return "a zip archive, but not one torch.save wrote"
+    if head.startswith(b"PK"):
+        return "a truncated or damaged zip archive: copy it again or retrain it"
+    return "torch.save writes a zip archive (or a pickle) of tensors; this file is neither"
 
 
 def remove_resume(out: str | Path) -> None:

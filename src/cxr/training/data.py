@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import torch
+from pyarrow import ArrowException
 
 from cxr.index import FINDING_PREFIX, finding_column, finding_columns
 from cxr.leakage import validate_split_table
-from cxr.preprocess import STATS_FILE, load_tensor
+from cxr.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE, load_tensor
 from cxr.split_io import read_data, read_split_table
+from cxr.splits import split_columns
 
 if TYPE_CHECKING:
     from cxr.training.recipe import Recipe
@@ -53,8 +55,12 @@ class TaskData:
 
 
 def load_task(data: str | Path, split: str | Path, column: str, recipe: Recipe) -> TaskData:
-    """Open ``data`` for ``recipe`` with the sides of ``column`` of split table ``split``."""
-    index, images = read_data(data)
+    """Open ``data`` for ``recipe`` with the sides of ``column`` of split table ``split``.
+
+    Refused: an output with no known label on the training side (nothing to learn), and a
+    validation side with no known label at all (no validation loss to pick the kept epoch by).
+    """
+    index, images = _read(data)
     if images.shape[1:] != (recipe.input_size, recipe.input_size):
         side = "x".join(map(str, images.shape[1:]))
         raise ValueError(
@@ -62,17 +68,93 @@ def load_task(data: str | Path, split: str | Path, column: str, recipe: Recipe) 
             "the preprocessing preset of that size or change input_size"
         )
     outputs, targets, truth = _targets(index, recipe, data)
-    stats = json.loads((Path(data) / STATS_FILE).read_text())
+    mean, std = _stats(data, recipe)
+    sides = _sides(index["image_id"], split, column)
+    where = f"{data} with {split} column {column}"
+    _check_labels(targets, outputs, sides, where, multiclass=recipe.task == "multiclass")
     return TaskData(
         images=images,
         image_ids=index["image_id"].astype(str).to_numpy(),
         targets=targets,
         outputs=outputs,
         truth=truth,
-        sides=_sides(index["image_id"], split, column),
-        mean=float(stats["mean"]),
-        std=float(stats["std"]),
+        sides=sides,
+        mean=mean,
+        std=std,
     )
+
+
+def _read(data: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The index and images of a folder of cxr preprocess, naming what is missing or broken."""
+    folder = Path(data)
+    absent = [
+        name for name in (INDEX_FILE, TENSOR_FILE, STATS_FILE) if not (folder / name).is_file()
+    ]
+    if absent:
+        raise ValueError(f"{data}: not a folder written by cxr preprocess (no {', '.join(absent)})")
+    try:
+        return read_data(data)
+    except (ArrowException, OSError) as err:
+        raise ValueError(f"{folder / INDEX_FILE}: cannot read this index ({err})") from None
+
+
+def _stats(data: str | Path, recipe: Recipe) -> tuple[float, float]:
+    """The pixel mean and std of ``data`` (stats.json), checked to be usable."""
+    path = Path(data) / STATS_FILE
+    try:
+        stats = json.loads(path.read_text())
+        mean, std = float(stats["mean"]), float(stats["std"])
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(
+            f'{path}: not the stats of cxr preprocess (expected {{"mean": ..., "std": ...}}: '
+            f"{type(err).__name__} {err}); rerun cxr preprocess"
+        ) from None
+    if recipe.normalize == "dataset" and not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+        raise ValueError(
+            f"{path}: mean {mean} and std {std} cannot normalise (recipe normalize: dataset); "
+            "every image may be blank, or use normalize imagenet or none"
+        )
+    return mean, std
+
+
+def _check_labels(
+    targets: np.ndarray,
+    outputs: tuple[str, ...],
+    sides: dict[str, np.ndarray],
+    where: str,
+    multiclass: bool,
+) -> None:
+    """Refuse outputs that cannot be learned or validated; warn about weak ones."""
+    known = ~np.isnan(targets)
+    if multiclass:  # a row's label is known or not; an output is a class
+        known = np.repeat(known[:, :1], targets.shape[1], axis=1)
+    train, val = sides["train"], sides["val"]
+    unknown = [name for k, name in enumerate(outputs) if not known[train, k].any()]
+    if unknown:
+        raise ValueError(
+            f"{where}: no known label for {', '.join(unknown)} among the {len(train)} training "
+            "image(s) (all unknown): nothing to learn; fix the labels or train other outputs"
+        )
+    if not known[val].any():
+        raise ValueError(
+            f"{where}: none of the {len(val)} validation image(s) has a known label, so no "
+            "validation loss can choose the kept epoch; use a split with labelled validation images"
+        )
+    for k, name in enumerate(outputs):
+        labels = targets[train, k][known[train, k]]
+        if multiclass and not labels.any():
+            log.warning("%s: class %s has no training image: it cannot be learned", where, name)
+        elif not multiclass and len(np.unique(labels)) < 2:
+            only = "positive" if labels[0] == 1 else "negative"
+            log.warning(
+                "%s: %s has only %s training labels (%d): it cannot be learned",
+                where,
+                name,
+                only,
+                len(labels),
+            )
+        if not known[val, k].any():
+            log.warning("%s: %s has no known label on the validation side", where, name)
 
 
 def _targets(
@@ -113,10 +195,10 @@ def _targets(
 
 def _sides(image_ids: pd.Series, split: str | Path, column: str) -> dict[str, np.ndarray]:
     table = read_split_table(split)
-    if column not in table:
+    if column not in split_columns(table):
         raise ValueError(
-            f"--split-column {column}: not a column of {split} (columns: "
-            f"{', '.join(map(str, table.columns))})"
+            f"--split-column {column}: not a split column of {split} (its split columns: "
+            f"{', '.join(split_columns(table)) or 'none'})"
         )
     problems = validate_split_table(table, image_ids.astype("string"))
     if problems:

@@ -36,13 +36,14 @@ from torch import nn
 
 from cxr.atomic import atomic_path
 from cxr.preprocess import TENSOR_FILE
-from cxr.tracking import git_commit
+from cxr.tracking import check_store, git_commit
 from cxr.training import augment
 from cxr.training.checkpoint import (
     RESUME_FILE,
     file_digest,
     fingerprint,
     load_plain,
+    load_weights,
     plain_state,
     remove_resume,
     resume_folder,
@@ -52,6 +53,7 @@ from cxr.training.data import Prefetcher, TaskData, TensorBatches, load_task
 from cxr.training.losses import MaskedLoss
 from cxr.training.models import (
     ModelSpec,
+    backbone_carried,
     build_model,
     init_from_checkpoint,
     resolve_init,
@@ -68,6 +70,17 @@ log = logging.getLogger(__name__)
 _LUMA = (0.299, 0.587, 0.114)
 IMAGENET_GRAY_MEAN = float(np.dot(_LUMA, (0.485, 0.456, 0.406)))
 IMAGENET_GRAY_STD = float(np.dot(_LUMA, (0.229, 0.224, 0.225)))
+#: The least share of the backbone's parameter tensors an ``--init`` must carry.
+MIN_INIT_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class InitWeights:
+    """An earlier stage's weights to start from (``cxr train --init``)."""
+
+    path: Path
+    state: dict[str, torch.Tensor]
+    allow_partial: bool = False
 
 
 @dataclass
@@ -93,17 +106,22 @@ def train(
     out: str | Path,
     init: str | Path | None = None,
     data_version: str | None = None,
+    allow_partial_init: bool = False,
 ) -> dict:
     """Train ``recipe`` on ``data`` with the sides of ``split_column``; returns run.json.
 
-    ``init``: a ``model.pt`` of an earlier stage whose matching layers start this one.
+    ``init``: a ``model.pt`` of an earlier stage whose matching layers start this one; it must
+    carry at least half of the backbone's tensors unless ``allow_partial_init``.
     ``data_version``: the dataset's DVC pointer hash, recorded beside the tensor's digest.
+    Every input, the init and the tracking store are checked before the MLflow run starts.
     """
     started = time.perf_counter()
     out = Path(out)
     task = load_task(data, split, split_column, recipe)
-    init_state = load_plain(init) if init else None
+    start = InitWeights(Path(init), load_weights(init), allow_partial_init) if init else None
     rank, world, device = _distributed()
+    if rank == 0:
+        check_store()
     weights = resolve_init(recipe.architecture, recipe.init)  # init "auto": what it became
     source = {
         "folder": str(data),
@@ -127,13 +145,13 @@ def train(
     with contextlib.ExitStack() as stack:
         stack.enter_context(_reproducible(recipe.deterministic, device))
         work = stack.enter_context(atomic_path(out)) if rank == 0 else None
+        trainer = Trainer(task, recipe, device, rank, world, weights)
+        layers = trainer.initialise(start, checkpoint)
         run = (
-            stack.enter_context(_tracking(recipe, source, state.run_id, weights))
+            stack.enter_context(_tracking(recipe, source, state.run_id, weights, out))
             if rank == 0
             else None
         )
-        trainer = Trainer(task, recipe, device, rank, world, weights)
-        layers = trainer.initialise(init_state, checkpoint)
         trainer.run = run
         if run is not None:
             state.run_id = run.run_id
@@ -205,21 +223,12 @@ class Trainer:
 
     # -- setup -----------------------------------------------------------------------------
 
-    def initialise(self, init_state: dict | None, checkpoint: dict | None) -> dict | None:
-        """Build the model (``init_state`` carried in), optimiser and scheduler; ``checkpoint``
-        restores all three. Returns the layers carried over from ``init_state``, if any."""
+    def initialise(self, init: InitWeights | None, checkpoint: dict | None) -> dict | None:
+        """Build the model (``init`` carried in), optimiser and scheduler; ``checkpoint``
+        restores all three. Returns the layers carried over from ``init``, if any."""
         recipe = self.recipe
         self.model = build_model(self.spec, init=self.weights, seed=recipe.seed)
-        layers = None
-        if init_state is not None:
-            carried, dropped = init_from_checkpoint(self.model, init_state)
-            layers = {"carried": carried, "not_carried": dropped}
-            log.info(
-                "init: carried %d tensor(s) over, not %d: %s",
-                len(carried),
-                len(dropped),
-                ", ".join(dropped[:8]) or "none",
-            )
+        layers = self._carry(init) if init is not None else None
         self.trainable = set_transfer_mode(self.model, self.spec, recipe.transfer)
         log.info("%s: %d trainable parameters", recipe.architecture, self.trainable)
         self.model.to(self.device, memory_format=torch.channels_last)
@@ -250,6 +259,35 @@ class Trainer:
         if self.head is not None:
             self._cache_features()
         return layers
+
+    def _carry(self, init: InitWeights) -> dict:
+        """Copy ``init``'s matching tensors into the model; refuse an init that carries less than
+        :data:`MIN_INIT_SHARE` of the backbone unless allowed. Returns the init record."""
+        carried, dropped = init_from_checkpoint(self.model, init.state)
+        n, total = backbone_carried(self.model, carried)
+        partial = n < MIN_INIT_SHARE * total
+        what = f"{n} of the {total} parameter tensors of the {self.recipe.architecture} backbone"
+        if partial and not init.allow_partial:
+            raise ValueError(
+                f"--init {init.path}: it carries only {what} (matched by name and shape: a model "
+                "of another architecture or input size?), so training would start from mostly "
+                "random weights; pass --allow-partial-init to train from it anyway"
+            )
+        log.info(
+            "init: carried %d tensor(s) over, not %d: %s",
+            len(carried),
+            len(dropped),
+            ", ".join(dropped[:8]) or "none",
+        )
+        if partial:
+            log.warning("--init %s carries only %s (--allow-partial-init)", init.path, what)
+        return {
+            "carried": carried,
+            "not_carried": dropped,
+            "backbone_carried": n,
+            "backbone_tensors": total,
+            "partial_init_allowed": partial,
+        }
 
     def _cacheable_head(self) -> nn.Module | None:
         """The one trainable module of a frozen backbone, if its input can be cached.
@@ -624,7 +662,9 @@ def _save_resume(out: Path, stamp: str, state: _State, trainer: Trainer) -> None
 
 
 @contextlib.contextmanager
-def _tracking(recipe: Recipe, source: dict, run_id: str | None, weights: str) -> Iterator[RunLog]:
+def _tracking(
+    recipe: Recipe, source: dict, run_id: str | None, weights: str, out: Path
+) -> Iterator[RunLog]:
     from cxr import tracking
 
     column = source["split_column"]
@@ -632,6 +672,6 @@ def _tracking(recipe: Recipe, source: dict, run_id: str | None, weights: str) ->
     tags = {k: str(v) for k, v in source.items() if v is not None}
     params = {**recipe.to_dict(), "init_weights": weights}
     with tracking.training_run(
-        recipe.study, recipe.stage, fold, params, tags, run_id=run_id
+        recipe.study, recipe.stage, fold, params, tags, run_id=run_id, out=out
     ) as run:
         yield run

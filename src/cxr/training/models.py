@@ -405,6 +405,18 @@ def init_from_checkpoint(
     return [k for k in own if k in fitting], [k for k in own if k not in fitting]
 
 
+def backbone_carried(model: nn.Module, carried: list[str]) -> tuple[int, int]:
+    """How many of the backbone's parameter tensors ``carried`` holds, and of how many.
+
+    The backbone is everything but the head (the final linear layer, which a stage with
+    another number of outputs rightly leaves out); a model that is all head counts whole.
+    """
+    prefix = f"{_head_name(model)}."
+    names = [n for n, _ in model.named_parameters()]
+    backbone = [n for n in names if not n.startswith(prefix)] or names
+    return len(set(backbone) & set(carried)), len(backbone)
+
+
 def trainable_blocks(model: nn.Module, spec: ModelSpec, mode: str) -> tuple[str, ...]:
     """Names of the modules of ``model`` that train in transfer ``mode``."""
     if mode not in TRANSFER_MODES:

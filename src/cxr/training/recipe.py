@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from cxr.settings import from_mapping
+from cxr.settings import Bounds, bounded, check_bounds, from_mapping, is_real
+from cxr.tracking import check_name
 from cxr.training.augment import Augment
 from cxr.training.models import (
     ARCHITECTURES,
@@ -32,6 +33,10 @@ SCHEDULERS = ("plateau", "none")
 #: ``imagenet``: ImageNet's RGB mean/std as one grey channel; ``dataset``: the tensor folder's
 #: stats.json; ``none``: pixels in [0, 1] (seed 003).
 NORMALIZATIONS = ("imagenet", "dataset", "none")
+#: The largest seed: torch, numpy and cxr's derived seeds all take it.
+MAX_SEED = 2**63 - 1
+#: Adam's and RAdam's betas.
+BETA = Bounds(low=0, high=1, open_high=True)
 
 
 @dataclass(frozen=True)
@@ -55,27 +60,32 @@ class Recipe:
     findings: tuple[str, ...] = ("all",)
     positive: str = ""
     architecture: str = "smallcnn_v1"
-    input_size: int = 64
+    input_size: int = bounded(64, low=1)
     init: str = "random"
     transfer: str = "full"
     normalize: str = "imagenet"
     loss: str = "bce"
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float = bounded(1e-3, low=0, open_low=True)
     betas: tuple[float, ...] = (0.9, 0.999)
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 32
-    epochs: int = 10
+    momentum: float = bounded(0.9, low=0, high=1, open_high=True)
+    weight_decay: float = bounded(0.0, low=0)
+    batch_size: int = bounded(32, low=1)
+    epochs: int = bounded(10, low=1)
     scheduler: str = "plateau"
-    plateau_factor: float = 0.1
-    plateau_patience: int = 3
-    early_stopping: int = 0
+    plateau_factor: float = bounded(0.1, low=0, high=1, open_low=True, open_high=True)
+    plateau_patience: int = bounded(3, low=0)
+    early_stopping: int = bounded(0, low=0)
     augment: Augment = field(default_factory=Augment)
-    seed: int = 0
+    seed: int = bounded(0, low=0, high=MAX_SEED)
     deterministic: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("study", "stage"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise ValueError(f"recipe {name}: a name, got {value!r}")
+            check_name(f"recipe {name}", value)
         choices = {
             "task": TASKS,
             "architecture": ARCHITECTURES,
@@ -100,13 +110,12 @@ class Recipe:
                 "recipe positive: task 'binary' needs the positive finding or class, e.g. "
                 '"Nodule", and only it takes one'
             )
-        if self.task != "multilabel" and self.findings != ("all",):
-            raise ValueError("recipe findings: only task 'multilabel' takes findings")
-        if not self.findings or not all(isinstance(f, str) and f for f in self.findings):
+        self._check_findings()
+        check_bounds(self, "recipe")
+        if len(self.betas) != 2 or not all(is_real(b) and BETA.holds(b) for b in self.betas):
             raise ValueError(
-                f"recipe findings: a list of finding names or ['all'], got {self.findings}"
+                f"recipe: 'betas' must be two numbers in [0, 1), got {list(self.betas)}"
             )
-        self._check_numbers()
         try:
             ModelSpec(self.architecture, 1, self.input_size)
         except ValueError as err:
@@ -117,19 +126,16 @@ class Recipe:
             except ValueError as err:
                 raise ValueError(f"recipe init: {err}") from None
 
-    def _check_numbers(self) -> None:
-        at_least_one = ("input_size", "batch_size", "epochs")
-        for name in at_least_one:
-            if getattr(self, name) < 1:
-                raise ValueError(f"recipe {name}: must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise ValueError("recipe lr must be > 0, weight_decay >= 0 and momentum in [0, 1)")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"recipe betas: two numbers in [0, 1), got {list(self.betas)}")
-        if not 0 < self.plateau_factor < 1 or self.plateau_patience < 0:
-            raise ValueError("recipe plateau_factor must be in (0, 1) and plateau_patience >= 0")
-        if self.early_stopping < 0:
-            raise ValueError(f"recipe early_stopping: epochs >= 0, got {self.early_stopping}")
+    def _check_findings(self) -> None:
+        findings = self.findings
+        if not findings or not all(isinstance(f, str) and f for f in findings):
+            raise ValueError(f"recipe findings: a list of finding names or ['all'], got {findings}")
+        if self.task != "multilabel" and findings != ("all",):
+            raise ValueError("recipe findings: only task 'multilabel' takes findings")
+        if len(set(findings)) < len(findings) or ("all" in findings and len(findings) > 1):
+            raise ValueError(
+                f"recipe findings: each finding once, and 'all' alone, got {list(findings)}"
+            )
 
     @classmethod
     def from_dict(cls, cfg: object) -> Recipe:
