@@ -200,8 +200,11 @@ def test_an_nih_style_csv_names_the_images_missing_on_each_side(tmp_path, caplog
             "Patient Age": 40,
         }
     ).to_csv(csv, index=False)
+    with pytest.raises(ValueError, match=r"1 predicted image.*not in the labels.*--allow-partial"):
+        evaluate(csv, index, tmp_path / "out", resamples=50)
     with caplog.at_level(logging.WARNING):
-        m = evaluate(csv, index, tmp_path / "out", resamples=50)
+        m = evaluate(csv, index, tmp_path / "out", resamples=50, allow_partial=True)
+    assert m["alignment"]["partial_allowed"] is True
     report = m["alignment"]
     assert report["predictions_missing_from_labels"] == {"count": 1, "first": ["99999999_000.png"]}
     assert report["labels_missing_from_predictions"] == {"count": 1, "first": [ids[0]]}
@@ -227,12 +230,15 @@ def test_pipeline_predictions_do_not_miss_the_other_sides(tmp_path):
     assert m["alignment"]["truth_disagreements"] == {}
     split = pd.DataFrame({"image_id": ids, "split": ["train"] * 5 + ["test"] * 5})
     split.to_csv(tmp_path / "split.csv", index=False)
+    with pytest.raises(ValueError, match=r"1 image\(s\) of .*split == test.* not predicted"):
+        evaluate(tmp_path / "test.parquet", index, tmp_path / "x", split=tmp_path / "split.csv")
     m = evaluate(
         tmp_path / "test.parquet",
         index,
         tmp_path / "out2",
         split=tmp_path / "split.csv",
         resamples=20,
+        allow_partial=True,
     )
     assert m["alignment"]["labels_missing_from_predictions"] == {"count": 1, "first": ["i5"]}
 

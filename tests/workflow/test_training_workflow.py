@@ -274,9 +274,13 @@ def test_evaluate_scores_an_external_nih_style_csv_like_the_pipeline_predictions
     csv = tmp_path / "other_model.csv"
     external.to_csv(csv, index=False)
     labels = built / "results/preprocessed/nih/tiny_eq/index.parquet"
-    proc = cxr("evaluate", "--predictions", str(csv), "--labels", str(labels),
-               "--split", str(built / "results/splits/nih/official.parquet"),
-               "--resamples", "50", "--out", str(tmp_path / "eval"))  # fmt: skip
+    args = ("evaluate", "--predictions", str(csv), "--labels", str(labels),
+            "--split", str(built / "results/splits/nih/official.parquet"),
+            "--resamples", "50", "--out", str(tmp_path / "eval"))  # fmt: skip
+    refused = cxr(*args)
+    assert refused.returncode == 1 and "--allow-partial" in refused.stderr, refused.stderr
+    assert not (tmp_path / "eval").exists()
+    proc = cxr(*args, "--allow-partial")
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     missing = metrics["alignment"]["labels_missing_from_predictions"]

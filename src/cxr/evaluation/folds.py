@@ -3,6 +3,7 @@ and the table in the shape of seed 000's Table II (accuracy, specificity, sensit
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,9 +12,11 @@ import numpy as np
 import pandas as pd
 
 from cxr.atomic import atomic_path
+from cxr.evaluation.inputs import TASKS
 from cxr.evaluation.metrics import flatten
 from cxr.evaluation.paper import Paper, Reference, references
 from cxr.evaluation.tables import markdown
+from cxr.readers import read_json_object
 
 #: Seed 000 Table II's columns.
 TABLE = ("accuracy", "specificity", "sensitivity")
@@ -48,12 +51,7 @@ def summarize_folds(
     row for us and one per paper reference). A metric undefined in a fold counts n - 1."""
     if not metric_files:
         raise ValueError("summarize_folds: no metrics.json given")
-    flat = []
-    for path in metric_files:
-        try:
-            flat.append(flatten(json.loads(Path(path).read_text())))
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: cannot read these metrics ({err})") from err
+    flat = [flatten(fold) for fold in read_folds(metric_files)]
     keys = list(dict.fromkeys(k for fold in flat for k in fold))
     stats = {}
     for key in keys:
@@ -83,6 +81,94 @@ def summarize_folds(
         title = f"# {len(flat)} folds: mean ± std (%)\n\n"
         (work / "table.md").write_text(title + markdown(frame))
     return summary
+
+
+def read_folds(metric_files: Sequence[str | Path]) -> list[dict]:
+    """The metrics.json of each fold, checked to be ``cxr evaluate``'s, of one task, the
+    same outputs and (where recorded) the same stage, and each of another file, content and
+    model run."""
+    folds: list[dict] = []
+    seen: dict[tuple[str, str], Path] = {}
+    stages: dict[str, Path] = {}
+    for path in map(Path, metric_files):
+        fold = read_json_object(path, "a metrics.json written by cxr evaluate")
+        _check_fold(fold, path)
+        for key in _identities(fold, path):
+            if key in seen:
+                raise ValueError(
+                    f"{path}: the same fold as {seen[key]} ({key[0]}): each fold must be given once"
+                )
+            seen[key] = path
+        if folds and _shape(fold) != _shape(folds[0]):
+            first = Path(metric_files[0])
+            raise ValueError(
+                f"{path}: a fold of {_describe(fold)}, unlike {first} ({_describe(folds[0])})"
+            )
+        stage = _stage(fold)
+        if stage is not None:
+            stages.setdefault(stage, path)
+        if len(stages) > 1:
+            (one, first), (other, _) = stages.items()
+            raise ValueError(
+                f"{path}: evaluates a model of {other}, unlike {first} (of {one}): the folds "
+                "of one stage are summarised together"
+            )
+        folds.append(fold)
+    return folds
+
+
+def _check_fold(fold: dict, path: Path) -> None:
+    """Refuse a JSON object that is not the metrics.json of one evaluation."""
+    if "folds" in fold and "metrics" in fold:
+        raise ValueError(f"{path}: a fold summary (folds.json), not a fold's metrics.json")
+    outputs = fold.get("outputs", [])
+    if (
+        fold.get("task") not in TASKS
+        or not isinstance(fold.get("auroc"), dict)
+        or not isinstance(outputs, list)
+        or not all(isinstance(o, str) for o in outputs)
+    ):
+        raise ValueError(
+            f"{path}: not a metrics.json written by cxr evaluate (no task, outputs and "
+            "per-output auroc)"
+        )
+    bad = [k for k, v in flatten(fold).items() if not np.isfinite(v)]
+    if bad:
+        raise ValueError(f"{path}: values that are not finite numbers: {', '.join(bad[:5])}")
+
+
+def _shape(fold: dict) -> tuple[str, tuple[str, ...]]:
+    """The task and outputs a fold evaluates."""
+    return fold["task"], tuple(fold.get("outputs") or fold["auroc"])
+
+
+def _describe(fold: dict) -> str:
+    task, outputs = _shape(fold)
+    return f"task {task}, outputs {', '.join(outputs)}"
+
+
+def _identities(fold: dict, path: Path) -> list[tuple[str, str]]:
+    """What makes a fold one of a kind: its file, its content, its model's run."""
+    keys = [
+        ("the same file", str(path.resolve())),
+        ("the same content", hashlib.sha256(path.read_bytes()).hexdigest()),
+    ]
+    run = _model(fold).get("run_id") or fold.get("run_id")
+    if run:
+        keys.append(("the same model run", str(run)))
+    return keys
+
+
+def _model(fold: dict) -> dict:
+    """The model a fold evaluates, as ``cxr evaluate`` records it (``folder``, ``run_id``)."""
+    model = fold.get("model")
+    return model if isinstance(model, dict) else {}
+
+
+def _stage(fold: dict) -> str | None:
+    """The stage folder (``models/<study>/<stage>``) of the fold's model, if recorded."""
+    folder = _model(fold).get("folder")
+    return str(Path(folder).parent) if isinstance(folder, str) else None
 
 
 def _table_cell(stats: dict, metric: str) -> str:

@@ -11,9 +11,11 @@ Images are never dropped silently. Which index images the predictions should cov
 of the predictions themselves when they carry truth columns (the pipeline predicts every image
 of a side, so its files cover their side by construction, and the other sides of the index are
 not missing); else the index rows of a ``source_split`` (e.g. NIH's official ``test`` list);
-else the whole index. Predicted images absent from the index, scope images absent from the
-predictions, and predicted images outside the scope are counted and named; the last are not
-evaluated.
+else the whole index. Predicted images absent from the index, and images of a given scope (a
+split side, a source split) absent from the predictions, are refused (``allow_partial``
+evaluates the others, recorded and warned about); images of the whole index absent from the
+predictions, and predicted images outside the scope, are counted, named and not evaluated.
+Truth columns that disagree with the index, and an alignment that leaves no image, are refused.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cxr.index import FINDING_PREFIX, finding_columns, read_index
+from cxr.readers import first_line
 from cxr.split_io import read_split_table
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,13 @@ PROB_PREFIX = "prob_"
 #: How many ids a report names.
 EXAMPLES = 5
 TASKS = ("binary", "multilabel", "multiclass")
+#: The alignment counts that --allow-partial lets through.
+COVERAGE = ("predictions_missing_from_labels", "labels_missing_from_predictions")
+#: The scope when nothing says which images the predictions cover: unpredicted ones are warned
+#: about, not refused (the predictions may well be of one side only).
+WHOLE_INDEX = "the whole index"
+#: Columns of an index (cxr ingest) that the evaluation reads.
+INDEX_COLUMNS = ("image_id", "label", "patient_id")
 
 
 @dataclass(frozen=True)
@@ -68,19 +78,57 @@ def read_predictions(path: str | Path, id_column: str | None = None) -> pd.DataF
         else:
             frame = pd.read_parquet(path)
     except Exception as err:  # pandas and pyarrow raise many types for a bad file
-        raise ValueError(f"{path}: cannot read these predictions ({err})") from err
+        raise ValueError(f"{path}: cannot read these predictions ({first_line(err)})") from err
+    frame.columns = frame.columns.map(str)
     candidates = (id_column,) if id_column else ID_COLUMNS
     found = next((c for c in candidates if c in frame.columns), None)
     if found is None:
         raise ValueError(
             f"{path}: no image id column (expected {' or '.join(map(repr, candidates))}; "
-            f"columns: {', '.join(map(str, frame.columns))})"
+            f"columns: {', '.join(frame.columns) or 'none'}; --id-column names another)"
         )
     ids = frame[found].astype(str)
     if ids.duplicated().any():
         raise ValueError(f"{path}: image ids listed twice: {named(ids[ids.duplicated()])}")
     frame = frame.drop(columns=[c for c in ID_COLUMNS if c in frame.columns and c != found])
     return frame.rename(columns={found: "image_id"}).assign(image_id=ids)
+
+
+def _kind(table: pd.DataFrame) -> str:
+    """What a table that is not an index seems to be, by its columns."""
+    if any(c.startswith(PROB_PREFIX) for c in table.columns):
+        return "a predictions file"
+    if "split" in table or any(c.startswith("fold_") for c in table.columns):
+        return "a split table (give it as --split)"
+    return "a table of another kind"
+
+
+def read_labels(path: str | Path) -> pd.DataFrame:
+    """The index written by ``cxr ingest`` at ``path``, checked to be one, ids as str."""
+    path = Path(path)
+    try:
+        index = read_index(path)
+    except Exception as err:  # pyarrow raises many types for a file that is not Parquet
+        raise ValueError(
+            f"{path}: cannot read this index ({first_line(err)}); the labels are the "
+            "index.parquet written by cxr ingest or cxr preprocess"
+        ) from err
+    index.columns = index.columns.map(str)
+    absent = [c for c in INDEX_COLUMNS if c not in index]
+    if absent:
+        raise ValueError(
+            f"{path}: {_kind(index)}, not an index written by cxr ingest (no column "
+            f"{', '.join(absent)}; columns: {', '.join(index.columns) or 'none'})"
+        )
+    ids = index["image_id"].astype(str)
+    if ids.duplicated().any():
+        raise ValueError(f"{path}: image ids listed twice: {named(ids[ids.duplicated()])}")
+    text = [c for c in finding_columns(index) if not pd.api.types.is_numeric_dtype(index[c])]
+    if text:
+        raise ValueError(f"{path}: finding columns that are not 1/0/NaN numbers: {text}")
+    if index.empty:
+        raise ValueError(f"{path}: the index holds no image")
+    return index.assign(image_id=ids)
 
 
 def _key(name: str) -> str:
@@ -164,6 +212,25 @@ def _targets(rows: pd.DataFrame, task: str, outputs: tuple[str, ...]) -> np.ndar
     return rows[[f"{FINDING_PREFIX}{o}" for o in outputs]].to_numpy(np.float64)
 
 
+def _split_side(split: str | Path, split_column: str, side: str) -> pd.Series:
+    """The image ids of ``side`` in column ``split_column`` of the split table ``split``."""
+    table = read_split_table(split)
+    table.columns = table.columns.map(str)
+    absent = [c for c in ("image_id", split_column) if c not in table]
+    if absent:
+        raise ValueError(
+            f"{split}: no column {', '.join(absent)} (columns: {', '.join(table.columns)}); "
+            "--split takes a split table written by cxr split, --split-column one of its columns"
+        )
+    sides = sorted(set(table[split_column].dropna().astype(str)))
+    if side not in sides:
+        raise ValueError(
+            f"{split}: column {split_column!r} has no side {side!r} "
+            f"(its sides: {', '.join(sides) or 'none'})"
+        )
+    return table.loc[table[split_column].astype(str) == side, "image_id"].astype(str)
+
+
 def _scope(
     index: pd.DataFrame,
     pred: pd.DataFrame,
@@ -173,21 +240,24 @@ def _scope(
     source_split: str | None,
 ) -> tuple[str, pd.Index]:
     """A description of the scope and the index image ids in it."""
-    ids = pd.Index(index["image_id"].astype(str))
+    ids = pd.Index(index["image_id"])
     if split is not None:
-        table = read_split_table(split)
-        if split_column not in table or "image_id" not in table:
-            raise ValueError(f"{split}: needs columns image_id and {split_column}")
-        chosen = table.loc[table[split_column].astype(str) == side, "image_id"].astype(str)
+        chosen = _split_side(split, split_column, side)
         return f"{split}: {split_column} == {side}", ids[ids.isin(chosen)]
     if _truth_columns(pred):
         return "the predictions' own images (they carry truth columns)", ids[
             ids.isin(pred.image_id)
         ]
     if source_split is not None:
-        chosen = index["source_split"].astype("string") == source_split
-        return f"source_split == {source_split}", ids[chosen.fillna(False).to_numpy(bool)]
-    return "the whole index", ids
+        own = index.get("source_split", pd.Series(dtype="string")).astype("string")
+        chosen = (own == source_split).fillna(False).to_numpy(bool)
+        if not chosen.any():
+            known = ", ".join(sorted(own.dropna().unique())) or "none"
+            raise ValueError(
+                f"source split {source_split!r}: no image of the index has it: {known}"
+            )
+        return f"source_split == {source_split}", ids[chosen]
+    return WHOLE_INDEX, ids
 
 
 def align(
@@ -202,18 +272,20 @@ def align(
     id_column: str | None = None,
     outputs: tuple[str, ...] | None = None,
     coverage: bool = True,
+    allow_partial: bool = False,
 ) -> Cohort:
     """Read ``predictions`` and the index ``labels`` and pair them image by image.
 
     ``outputs`` (e.g. those of the test predictions, for validation ones) must be exactly
     those predicted. ``coverage=False`` (e.g. for validation predictions, used only to choose
     thresholds) takes the predictions' own images as the scope unless a split is given.
-    Raises ValueError naming the file for unusable input; warns about unmatched images.
+    Raises ValueError naming the file for unusable input: predicted images unknown to the
+    labels or scope images not predicted (unless ``allow_partial``: then warns), truth
+    columns that disagree with the labels, or no image left to evaluate.
     """
     predictions, labels = Path(predictions), Path(labels)
     pred = read_predictions(predictions, id_column)
-    index = read_index(labels)
-    index = index.assign(image_id=index["image_id"].astype(str))
+    index = read_labels(labels)
     task, columns = _outputs(pred, index, task, predictions)
     if outputs is not None and tuple(columns.values()) != tuple(outputs):
         raise ValueError(
@@ -233,6 +305,7 @@ def align(
         "predictions_missing_from_labels": named(pred.image_id[~in_index]),
         "labels_missing_from_predictions": named(expected[~expected.isin(pred.image_id)]),
         "predictions_outside_scope": named(pred.image_id[in_index & ~in_scope]),
+        "partial_allowed": allow_partial,
     }
     keep = in_index & in_scope
     rows = index.set_index("image_id").loc[pred.image_id[keep]]
@@ -248,6 +321,10 @@ def align(
     report["truth_disagreements"] = _disagreements(pred[keep], rows)
     report["ignored_columns"] = [c for c in pred.columns if c not in {"image_id", *columns}]
     report["images_evaluated"] = len(ids)
+    known = int((~np.isnan(targets)).any(axis=1).sum())
+    _check_empty(report, len(pred), int(in_index.sum()), int(keep.sum()), known)
+    _check_coverage(report, allow_partial)
+    _check_truth(report)
     _warn(report)
     patient = rows.loc[ids, "patient_id"].astype("string")
     alone = pd.Series(ids.to_numpy(), index=patient.index)
@@ -264,6 +341,60 @@ def align(
     )
 
 
+def _check_coverage(report: dict, allow_partial: bool) -> None:
+    """Refuse predictions of images the labels lack, or that leave out images of a scope that
+    was given (a split side or a source split)."""
+    if allow_partial:
+        return
+    unknown = report["predictions_missing_from_labels"]
+    missing = report["labels_missing_from_predictions"]
+    problems = []
+    if unknown["count"]:
+        problems.append(
+            f"{unknown['count']} predicted image(s) are not in the labels {report['labels']} "
+            f"(e.g. {', '.join(unknown['first'])}): are these the labels of the predicted images?"
+        )
+    if missing["count"] and report["scope"] != WHOLE_INDEX:
+        problems.append(
+            f"{missing['count']} image(s) of {report['scope']} are not predicted "
+            f"(e.g. {', '.join(missing['first'])})"
+        )
+    if problems:
+        raise ValueError(
+            f"{report['predictions']}: " + "; ".join(problems) + "; --allow-partial evaluates "
+            "the images both files hold, and records it in metrics.json"
+        )
+
+
+def _check_empty(report: dict, predicted: int, labelled: int, paired: int, known: int) -> None:
+    """Refuse an alignment that leaves no image with a known label to evaluate, saying why."""
+    if known:
+        return
+    if not predicted:
+        why = "the file holds no prediction"
+    elif not labelled:
+        why = (
+            f"none of its {predicted} image(s) is in the labels {report['labels']}: are these "
+            "the labels of the predicted images?"
+        )
+    elif not paired:
+        why = f"none of its {predicted} image(s) lies in {report['scope']}"
+    else:
+        why = f"none of the {paired} image(s) in {report['scope']} has a known label"
+    raise ValueError(f"{report['predictions']}: no image to evaluate: {why}")
+
+
+def _check_truth(report: dict) -> None:
+    """Refuse truth columns that disagree with the labels."""
+    if report["truth_disagreements"]:
+        counts = ", ".join(f"{c}: {n}" for c, n in report["truth_disagreements"].items())
+        raise ValueError(
+            f"{report['predictions']}: its truth columns disagree with the labels "
+            f"{report['labels']} (images that differ, per column: {counts}); evaluate against "
+            "the index the model was trained on"
+        )
+
+
 def _disagreements(pred: pd.DataFrame, rows: pd.DataFrame) -> dict[str, int]:
     """Per truth column the predictions carry: images whose label differs from the index's."""
     out = {}
@@ -277,8 +408,8 @@ def _disagreements(pred: pd.DataFrame, rows: pd.DataFrame) -> dict[str, int]:
                 == theirs.astype("string").fillna("").to_numpy()
             )
         else:
-            a, b = mine.to_numpy(np.float64), theirs.to_numpy(np.float64)
-            same = (a == b) | (np.isnan(a) & np.isnan(b))
+            a, b = (pd.to_numeric(c, errors="coerce").to_numpy(np.float64) for c in (mine, theirs))
+            same = (a == b) | (np.isnan(a) & np.isnan(b))  # a value that is no number differs
         if (~same).any():
             out[column] = int((~same).sum())
     return out
@@ -299,10 +430,11 @@ def _warn(report: dict) -> None:
                 what,
                 ", ".join(report[key]["first"]),
             )
-    if report["truth_disagreements"]:
+    partial = sum(report[k]["count"] for k in COVERAGE)
+    if partial and report["partial_allowed"]:
         log.warning(
-            "%s: labels differ from %s: %s",
+            "%s: PARTIAL evaluation (--allow-partial): %d image(s) predicted but not labelled "
+            "or labelled but not predicted are left out; metrics.json records it",
             report["predictions"],
-            report["labels"],
-            report["truth_disagreements"],
+            partial,
         )

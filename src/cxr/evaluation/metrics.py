@@ -6,6 +6,8 @@ ratios of caret's report that scikit-learn lacks are derived here from its confu
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -19,6 +21,8 @@ from sklearn.metrics import (
 from cxr.evaluation.bootstrap import bootstrap_auroc, percentile_interval
 from cxr.evaluation.calibration import BINS, expected_calibration_error, reliability
 from cxr.evaluation.inputs import Cohort
+
+log = logging.getLogger(__name__)
 
 #: The default probability threshold, and the seeds' fixed one.
 FIXED = 0.5
@@ -114,14 +118,32 @@ def choose_thresholds(
     info = {"method": method, "rule": "positive when probability >= threshold"}
     if method == "youden":
         if val is None:
-            raise ValueError("threshold youden: needs validation predictions to choose it on")
+            raise ValueError(
+                "threshold youden: needs validation predictions (--val-predictions) to choose it on"
+            )
         chosen = {o: youden_threshold(*_known(val, k)) for k, o in enumerate(val.outputs)}
-        info["fallback_0.5"] = sorted(o for o, t in chosen.items() if t is None)
+        fallback = sorted(o for o, t in chosen.items() if t is None)
+        info |= _youden_method(fallback, len(chosen))
+        info["per_output"] = {o: "fixed" if t is None else "youden" for o, t in chosen.items()}
         info["validation"] = val.report
         values = {o: FIXED if t is None else t for o, t in chosen.items()}
     else:
         values = dict.fromkeys(cohort.outputs, value)
     return values, info | {"values": values}
+
+
+def _youden_method(fallback: list[str], outputs: int) -> dict:
+    """What a requested Youden threshold became: ``method`` is "youden" only where every
+    output got one; outputs whose validation labels hold one class (or none) get 0.5, named."""
+    if not fallback:
+        return {"method": "youden", "fallback_0.5": []}
+    log.warning(
+        "no Youden threshold for %s (the validation labels hold one class only, or none): "
+        "0.5 is used instead, and metrics.json says so",
+        ", ".join(fallback),
+    )
+    method = "fixed" if len(fallback) == outputs else "mixed"
+    return {"method": method, "requested": "youden", "fallback_0.5": fallback}
 
 
 def decide(cohort: Cohort, thresholds: dict[str, float]) -> np.ndarray:
@@ -141,6 +163,9 @@ def _counts(cohort: Cohort, predicted: np.ndarray) -> np.ndarray:
     rows = []
     for k in range(len(cohort.outputs)):
         known = ~np.isnan(cohort.targets[:, k])
+        if not known.any():  # no known label: no counts
+            rows.append(np.zeros(4, int))
+            continue
         y = cohort.targets[known, k].astype(int)
         rows.append(confusion_matrix(y, predicted[known, k], labels=[0, 1]).ravel())
     return np.array(rows).reshape(-1, 4)
@@ -170,7 +195,7 @@ def calibration_tables(cohort: Cohort) -> dict[str, object]:
 
 
 #: Sections of metrics.json that are not metrics.
-NOT_METRICS = ("task", "outputs", "alignment", "threshold", "bootstrap", "paper", "run_id")
+NOT_METRICS = ("task", "outputs", "alignment", "threshold", "bootstrap", "paper", "run_id", "model")
 
 
 def flatten(metrics: dict) -> dict[str, float]:

@@ -15,12 +15,13 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cxr import tracking
 from cxr.atomic import atomic_path
 from cxr.evaluation import curves, figures, tables
-from cxr.evaluation.inputs import Cohort, align
+from cxr.evaluation.inputs import Cohort, align, named
 from cxr.evaluation.metrics import (
     calibration_tables,
     choose_thresholds,
@@ -30,6 +31,7 @@ from cxr.evaluation.metrics import (
     flatten,
 )
 from cxr.evaluation.paper import Paper, Reference, references
+from cxr.readers import read_json_object
 
 #: Metrics logged to MLflow: headline numbers, and these per output.
 LOGGED = ("auroc", "sensitivity", "specificity", "ece")
@@ -38,13 +40,51 @@ LOGGED = ("auroc", "sensitivity", "specificity", "ece")
 def run_id_of(model: str | Path) -> str:
     """The MLflow run id in the run.json of a ``cxr train`` folder."""
     path = Path(model) / "run.json"
-    try:
-        run_id = json.loads(path.read_text()).get("run_id")
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: cannot read the model's run ({err})") from err
-    if not run_id:
+    run_id = read_json_object(path, "a run.json written by cxr train").get("run_id")
+    if not run_id or not isinstance(run_id, str):
         raise ValueError(f"{path}: names no MLflow run (run_id)")
-    return str(run_id)
+    return run_id
+
+
+def model_of(predictions: str | Path) -> Path | None:
+    """The ``cxr train`` folder that wrote ``predictions`` (``<model>/predictions/<side>``),
+    or None for predictions from elsewhere."""
+    path = Path(predictions)
+    folder = path.parent.parent
+    if path.parent.name == "predictions" and (folder / "run.json").is_file():
+        return folder
+    return None
+
+
+def origin(
+    predictions: Path, val_predictions: Path | None, model: str | Path | None
+) -> dict[str, str | None]:
+    """The model the predictions come from (``folder``, MLflow ``run_id``): ``model``, else the
+    ``cxr train`` folder holding them. Refuses files of different models (run ids)."""
+    claims = {f"--model {model}": Path(model)} if model is not None else {}
+    for path in (predictions, val_predictions):
+        folder = model_of(path) if path is not None else None
+        if folder is not None:
+            claims[str(path)] = folder
+    runs = {who: run_id_of(folder) for who, folder in claims.items()}
+    if len(set(runs.values())) > 1:
+        named = "; ".join(f"{who}: run {run} ({claims[who]})" for who, run in runs.items())
+        raise ValueError(f"these files come from different trained models: {named}")
+    folder = Path(model) if model is not None else model_of(predictions)
+    if folder is None:  # predictions from elsewhere (validation ones alone do not say)
+        return {"folder": None, "run_id": None}
+    return {"folder": str(folder), "run_id": run_id_of(folder)}
+
+
+def _check_overlap(cohort: Cohort, val: Cohort) -> None:
+    """Refuse validation predictions of test images: thresholds chosen on the images scored."""
+    shared = np.intersect1d(cohort.image_ids, val.image_ids)
+    if len(shared):
+        raise ValueError(
+            f"{val.report['predictions']}: {len(shared)} of its image(s) are also in "
+            f"{cohort.report['predictions']} (e.g. {', '.join(named(shared)['first'])}): "
+            "thresholds must be chosen on validation images, not on the images evaluated"
+        )
 
 
 def evaluate(
@@ -68,17 +108,27 @@ def evaluate(
     run_id: str | None = None,
     model: str | Path | None = None,
     prefix: str = "test",
+    allow_partial: bool = False,
 ) -> dict:
     """Evaluate ``predictions`` against the index ``labels``; write ``out``; return metrics.
 
     ``threshold``: ``"youden"`` (per output on ``val_predictions``; the default when they are
     given), ``"fixed"`` (0.5, the default otherwise) or a number. ``split``/``split_column``/
     ``side`` or ``source_split`` say which index images the predictions should cover (see
-    :mod:`cxr.evaluation.inputs`). ``paper``: published numbers to print beside ours (a name
-    of :data:`cxr.evaluation.paper.REFERENCES`, a Reference, or ``{finding: AUROC}``).
+    :mod:`cxr.evaluation.inputs`; ``allow_partial`` evaluates predictions that miss some).
+    ``paper``: published numbers to print beside ours (a name of
+    :data:`cxr.evaluation.paper.REFERENCES`, a Reference, or ``{finding: AUROC}``).
     ``run_id`` or ``model``: log to that MLflow run, metrics named ``<prefix>/<metric>``.
+    metrics.json records the model the predictions come from (``model``: folder, run id).
     """
+    if split is not None and source_split is not None:
+        raise ValueError("--split and --source-split both say which images to cover: give one")
+    refs = references(paper)
+    source = origin(Path(predictions), val_predictions and Path(val_predictions), model)
+    if model is not None and run_id is None:
+        run_id = source["run_id"]
     where = {"split": split, "split_column": split_column, "id_column": id_column}
+    where |= {"allow_partial": allow_partial}
     cohort = align(predictions, labels, task=task, side=side, source_split=source_split, **where)
     val = None
     if val_predictions is not None:
@@ -91,12 +141,11 @@ def evaluate(
             coverage=False,
             **where,
         )
-    thresholds, how = choose_thresholds(cohort, threshold, val)
+        _check_overlap(cohort, val)
     if cohort.task == "multiclass":
-        how = {"method": "argmax", "rule": "the class of highest probability"}
-    refs = references(paper)
-    if model is not None and run_id is None:
-        run_id = run_id_of(model)
+        thresholds, how = {}, {"method": "argmax", "rule": "the class of highest probability"}
+    else:
+        thresholds, how = choose_thresholds(cohort, threshold, val)
     metrics = {
         "task": cohort.task,
         "outputs": list(cohort.outputs),
@@ -105,6 +154,7 @@ def evaluate(
         **compute(cohort, thresholds, resamples, seed, level, normal),
         "paper": {ref.label: ref.metrics for ref in refs},
         "run_id": run_id,
+        "model": source,
     }
     with atomic_path(out) as work:
         work.mkdir()
@@ -187,8 +237,15 @@ def _alignment_text(metrics: dict) -> str:
         if report[key]["count"]:
             first = ", ".join(report[key]["first"])
             lines.append(f"- {key.replace('_', ' ')}: {report[key]['count']} (e.g. {first})")
+    if report["partial_allowed"]:
+        lines.append("- PARTIAL: --allow-partial evaluated the images both files hold")
     how = metrics["threshold"]
     lines.append(f"- threshold: {how['method']} ({how['rule']})")
+    if how.get("fallback_0.5"):
+        lines.append(
+            "- threshold 0.5, not Youden's (the validation labels hold one class, or none): "
+            + ", ".join(how["fallback_0.5"])
+        )
     boot = metrics["bootstrap"]
     lines.append(
         f"- AUROC intervals: {boot['level']:.0%} {boot['method']} bootstrap, "

@@ -28,6 +28,8 @@ def write_report(
     """
     out = Path(out)
     targets = [out] + ([Path(html)] if html is not None else [])
+    if html is not None and Path(html).resolve() == out.resolve():
+        raise ValueError(f"{html}: --html names the same file as --out; give the HTML its own")
     for target in targets:
         check_replaceable(target)
     doc, problems = build_report(

@@ -17,7 +17,6 @@ silently.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cxr.readers import read_csv_rows, read_json_object, read_text, value_at
 from cxr.reporting.document import Bullets, Document, Heading, Link, Paragraph, Table
 from cxr.reporting.timings import read_benchmarks, study_of
 
@@ -35,11 +35,15 @@ FIGURES = {
     "reliability.png": "reliability",
 }
 CAM_GRID = "cam_grid.png"
+#: The folders of <results> whose <study>/<stage> subfolders make the report's stages.
+KINDS = ("models", "evaluation", "cam")
 END_TO_END = "end_to_end"  # <results>/evaluation/<study>/end_to_end/ (cxr cascade-evaluate)
 COMPARE = "cam_compare"  # <results>/cam_compare/<study>/<stage>_vs_<stage>/<column>.png
 #: Localisation columns shown (the CSV has every threshold; these are the papers' usual ones).
 LOCALISATION = ["boxes", "pointing_game", "iobb_acc@0.1", "iobb_acc@0.5", "iou_acc@0.5"]
 LOCALISATION_MEANS = ["mean_iobb", "mean_iou"]
+RUN = "a run.json written by cxr train"
+METRICS = "a metrics.json written by cxr evaluate"
 
 
 @dataclass
@@ -66,7 +70,7 @@ def _subfolders(folder: Path) -> list[str]:
 def discover(results: Path, expected: dict[str, list[str]] | None = None) -> list[Stage]:
     """Every (study, stage) with results, in the expected order when one is given."""
     found: dict[str, list[str]] = {}
-    for kind in ("models", "evaluation", "cam"):
+    for kind in KINDS:
         for study in _subfolders(results / kind):
             stages = found.setdefault(study, [])
             listed = _subfolders(results / kind / study)
@@ -82,7 +86,7 @@ def discover(results: Path, expected: dict[str, list[str]] | None = None) -> lis
 def _stage(results: Path, study: str, name: str) -> Stage:
     stage = Stage(study, name)
     columns = set()
-    for kind in ("models", "evaluation", "cam"):
+    for kind in KINDS:
         columns |= {c for c in _subfolders(results / kind / study / name) if c != "folds"}
     stage.columns = sorted(columns, key=_column_key)
     folds = results / "evaluation" / study / name / "folds"
@@ -95,7 +99,7 @@ def _stage(results: Path, study: str, name: str) -> Stage:
     for column in stage.columns:
         run = results / "models" / study / name / column / "run.json"
         if run.is_file():
-            stage.run = json.loads(run.read_text())
+            stage.run = read_run(run)
             break
     else:
         if stage.columns:
@@ -105,13 +109,26 @@ def _stage(results: Path, study: str, name: str) -> Stage:
     return stage
 
 
+def read_run(path: Path) -> dict:
+    """A run.json, checked to have the shape the captions read."""
+    run = read_json_object(path, RUN)
+    shapes = {"recipe": dict, "data": dict, "epochs_run": int, "best_epoch": int}
+    wrong = [
+        k
+        for k, kind in shapes.items()
+        if k in run and (not isinstance(run[k], kind) or isinstance(run[k], bool))
+    ]
+    data = run.get("data") if isinstance(run.get("data"), dict) else {}
+    wrong += [
+        f"data.{k}" for k in ("folder", "split", "init") if not isinstance(data.get(k), str | None)
+    ]
+    if wrong:
+        raise ValueError(f"{path}: {', '.join(wrong)} of the wrong type: not {RUN}")
+    return run
+
+
 def _rel(path: Path, base: Path) -> str:
     return os.path.relpath(path, base).replace(os.sep, "/")
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def fmt(value: object, digits: int = 3) -> str:
@@ -147,8 +164,9 @@ def data_of(stage: Stage, results: Path) -> tuple[str | None, str | None]:
         for column in stage.columns:
             metrics = results / "evaluation" / stage.study / stage.name / column / "metrics.json"
             if metrics.is_file():
-                labels = json.loads(metrics.read_text()).get("alignment", {}).get("labels")
-                folder = str(Path(labels).parent) if labels else None
+                alignment = read_json_object(metrics, METRICS).get("alignment")
+                labels = alignment.get("labels") if isinstance(alignment, dict) else None
+                folder = str(Path(labels).parent) if isinstance(labels, str) else None
                 break
     if not folder:
         return None, None
@@ -220,7 +238,7 @@ def _paper_columns(header: list[str], rows: list[dict], known: set[str]) -> list
 
 
 def headline_table(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
-    rows = _read_csv(path)
+    rows = read_csv_rows(path, ("metric", "value"))
     header = list(rows[0].keys()) if rows else ["metric", "value", "ci"]
     papers = _paper_columns(header, rows, {"metric", "value", "ci"})
     out = [
@@ -232,7 +250,7 @@ def headline_table(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
 
 def finding_table(path: Path) -> tuple[list[str], list[list[str]], list[str]]:
     """AUROC with its interval per finding, and each paper's numbers beside ours."""
-    rows = _read_csv(path)
+    rows = read_csv_rows(path, ("finding", "auroc"))
     header = list(rows[0].keys()) if rows else []
     paper_cols = [c for c in header if any(c.endswith(" " + m) for m in _metrics(header))]
     paper_cols = [c for c in paper_cols if any(r.get(c) for r in rows)]
@@ -270,10 +288,21 @@ def _metrics(header: list[str]) -> list[str]:
     return [c for c in header if " " not in c and c not in skip]
 
 
+def fold_metrics(path: Path) -> dict[str, dict]:
+    """``{metric: {"mean", "std", "n"}}`` of a folds.json (``cxr summarize-folds``)."""
+    what = "a folds.json written by cxr summarize-folds"
+    metrics = value_at(read_json_object(path, what), path, "metrics", what)
+    if not isinstance(metrics, dict) or not all(
+        isinstance(v, dict) and "mean" in v for v in metrics.values()
+    ):
+        raise ValueError(f"{path}: its metrics lack a mean each: not {what}")
+    return metrics
+
+
 def md_table(path: Path) -> tuple[str, list[str], list[list[str]]]:
     """(title, header, rows) of a Markdown file holding one table (a fold summary)."""
     title, header, rows = "", [], []
-    for line in path.read_text().splitlines():
+    for line in read_text(path).splitlines():
         if line.startswith("#") and not title:
             title = line.lstrip("#").strip()
         elif line.startswith("|"):
@@ -360,12 +389,12 @@ class _Builder:
         )
         summary = stage.folds / "folds.json"
         if summary.is_file():
-            metrics = json.loads(summary.read_text()).get("metrics", {})
+            metrics = fold_metrics(summary)
             keep = [k for k in metrics if "/" not in k]
             rows = [
                 [
                     k,
-                    f"{fmt(metrics[k]['mean'])} ± {fmt(metrics[k]['std'])}",
+                    f"{fmt(metrics[k]['mean'])} ± {fmt(metrics[k].get('std'))}",
                     str(metrics[k].get("n", "")),
                 ]
                 for k in keep
@@ -391,7 +420,7 @@ class _Builder:
             path = evaluation / column / "headline.csv"
             if not path.is_file():
                 continue
-            for r in _read_csv(path):
+            for r in read_csv_rows(path, ("metric", "value")):
                 if r["metric"] not in metrics:
                     metrics.append(r["metric"])
                 ci = f" {fmt(r['ci'])}" if r.get("ci") else ""
@@ -448,7 +477,7 @@ class _Builder:
             path = cam / column / "localisation.csv"
             if not path.is_file():
                 continue
-            data = _read_csv(path)
+            data = read_csv_rows(path, ("finding",))
             cols = list(data[0].keys()) if data else []
             papers = [c for c in cols if c.startswith("paper_") and any(r.get(c) for r in data)]
             shown = [c for c in LOCALISATION + LOCALISATION_MEANS if c in cols] + papers
@@ -511,6 +540,24 @@ class _Builder:
             blocks += [Table(["model", "figure"], rows, caption)]
         return blocks
 
+    @staticmethod
+    def cascade_sets(path: Path) -> tuple[dict[str, int], dict]:
+        """Images per source of the held-out set, and the whole report of ``cxr cascade-sets``
+        (checked to hold what the report reads)."""
+        what = "a report written by cxr cascade-sets"
+        made = read_json_object(path, what)
+        for key in ("preset", "chest_fraction", "sets", "dropped_across_train_and_val"):
+            value_at(made, path, key, what)
+        dropped = value_at(made, path, "dropped_near_duplicates_of_heldout", what)
+        by_source = value_at(made, path, "sets.cascade_heldout.by_source", what)
+        if not isinstance(by_source, dict) or not isinstance(dropped, list | dict):
+            raise ValueError(f"{path}: its held-out counts are of the wrong type: not {what}")
+        try:
+            held = {n: sum(v.values()) for n, v in sorted(by_source.items())}
+        except (AttributeError, TypeError) as err:
+            raise ValueError(f"{path}: held-out counts that are not numbers: not {what}") from err
+        return held, made
+
     def end_to_end(self, study: str) -> list:
         """A cascade study's end-to-end table (``cxr cascade-evaluate``), if it has one."""
         folder = self.results / "evaluation" / study / END_TO_END
@@ -518,12 +565,14 @@ class _Builder:
             return []
         blocks: list = [Heading(f"{study} / the cascade end to end", 2)]
         settings = "Settings: each module's, in its section above."
-        metrics = folder / "metrics.json"
-        preset = Path(json.loads(metrics.read_text())["heldout"]).name if metrics.is_file() else ""
+        metrics, what = folder / "metrics.json", "a metrics.json written by cxr cascade-evaluate"
+        preset = ""
+        if metrics.is_file():
+            heldout = value_at(read_json_object(metrics, what), metrics, "heldout", what)
+            preset = Path(str(heldout)).name
         made_path = self.results / "metrics" / "cascade" / f"{preset}.json"
         if preset and made_path.is_file():
-            made = json.loads(made_path.read_text())
-            held = made["sets"]["cascade_heldout"]["by_source"]
+            held, made = self.cascade_sets(made_path)
             kinds = sorted({self.sources[n] for n in made["sets"] if n in self.sources})
             kinds = kinds or ["source not given"]
             settings = (
@@ -533,7 +582,7 @@ class _Builder:
             blocks.append(
                 Paragraph(
                     f"Held-out mixed set ({made['preset']}): "
-                    + ", ".join(f"{n} {sum(v.values())}" for n, v in sorted(held.items()))
+                    + ", ".join(f"{n} {v}" for n, v in held.items())
                     + f" images, every source's test side; data: {', '.join(kinds)}. "
                     f"{len(made['dropped_near_duplicates_of_heldout'])} training image(s) were "
                     "left out of every module for sharing a patient or a picture with a "
@@ -559,6 +608,23 @@ class _Builder:
         )
         blocks.append(Table(["figure"], [[link]], what))
         return blocks
+
+
+def nothing_found(results: Path, stages: list[Stage]) -> str:
+    """Why there is nothing to report: no study under ``results``, or none of those expected."""
+    if stages:
+        found = sorted({study for kind in KINDS for study in _subfolders(results / kind)})
+        text = (
+            f"{results}: no expected stage has a model, evaluation or CAM (missing: "
+            f"{', '.join(f'{s.study}/{s.name}' for s in stages)}; studies found: "
+            f"{', '.join(found) or 'none'})"
+        )
+    else:
+        text = f"{results}: no study found (no model, evaluation or CAM under {', '.join(KINDS)})"
+    for guess in (results / "results", results.parent):
+        if guess != results and any((guess / kind).is_dir() for kind in KINDS):
+            return text + f"; did you mean --results {guess}?"
+    return text
 
 
 def timing_blocks(logs: Path, studies: list[str]) -> list:
@@ -617,6 +683,8 @@ def build_report(
     sources = sources or {}
     builder = _Builder(Path(results), Path(out_dir), sources, scale)
     stages = discover(Path(results), expected)
+    if expected != {} and not any(s.columns for s in stages):
+        raise ValueError(nothing_found(Path(results), stages))
     doc = Document("cxr report")
     studies = list(dict.fromkeys(s.study for s in stages))
     body = [
@@ -652,7 +720,12 @@ def build_report(
     timings = timing_blocks(Path(logs), studies) if logs is not None else []
     problems = list(dict.fromkeys(builder.problems))
     doc.add(Heading("Missing outputs", 2))
-    doc.add(Bullets(problems) if problems else Paragraph("None: every expected output is here."))
+    if problems:
+        doc.add(Bullets(problems))
+    elif stages:
+        doc.add(Paragraph("None: every expected output is here."))
+    else:
+        doc.add(Paragraph("None expected: the configuration names no study (--studies-json {})."))
     for block in body + timings:
         doc.add(block)
     return doc, problems

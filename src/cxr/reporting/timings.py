@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
+
+from cxr.readers import read_csv_rows
 
 SUFFIX = ".benchmark.tsv"
 
@@ -21,8 +22,7 @@ def read_benchmarks(logs: Path) -> list[Job]:
     """Every benchmark file under ``logs`` (the last row of each: a rerun appends none)."""
     jobs = []
     for path in sorted(logs.rglob(f"*{SUFFIX}")):
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
+        rows = read_csv_rows(path, delimiter="\t")
         if not rows or "s" not in rows[-1]:
             continue
         try:
