@@ -35,10 +35,12 @@ import numpy as np
 import pandas as pd
 
 from cxr.atomic import atomic_path
+from cxr.explanation.inputs import data_identity, split_sides
 from cxr.index import FINDING_PREFIX, finding_columns
 from cxr.near_duplicates import near_duplicate_groups
 from cxr.preprocess import INDEX_FILE, MANIFEST_FILE, STATS_FILE, TENSOR_FILE
-from cxr.split_io import read_data, read_split_table
+from cxr.readers import read_json_object
+from cxr.split_io import read_data
 from cxr.splits import UNUSED, groups_of, keep_groups_on_one_side
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,13 @@ NOT_XRAY = "not_xray"
 XRAY = "xray"
 CHEST = "chest"
 CHUNK = 1024  # images copied per step into an output tensor
+#: The cascade's sources, by dataset name, and what each gives it.
+SOURCES = {
+    NOT_XRAY: "photographs: Module I's not-X-ray class",
+    "xray_types": "X-ray types for Module II",
+    "mura": "body parts for Module II",
+    "nih": "chest X-rays: Module III's findings, chest for Modules I and II",
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,58 @@ class Source:
     dataset: str
     data: Path
     split: Path
+
+
+def _check_names(sources: list[Source]) -> None:
+    """Refuse an unknown source, and a dataset or a folder given twice."""
+    for source in sources:
+        if source.dataset not in SOURCES:
+            raise ValueError(
+                f"--source {source.dataset}: not a source of the cascade; it takes "
+                f"{', '.join(SOURCES)}"
+            )
+    seen: dict[object, str] = {}
+    for source in sources:
+        for key, what in ((source.dataset, "dataset"), (Path(source.data).resolve(), "folder")):
+            if key in seen:
+                raise ValueError(
+                    f"--source {source.dataset} {source.data}: the same {what} as --source "
+                    f"{seen[key]}; give each dataset once, with its own folder"
+                )
+            seen[key] = source.dataset
+
+
+def check_sources(sources: list[Source], preset: str) -> None:
+    """Refuse sources that are not the cascade's four datasets, each once, in folders of
+    ``preset`` (cxr preprocess writes ``<results>/preprocessed/<dataset>/<preset>``)."""
+    _check_names(sources)
+    missing = [name for name in SOURCES if name not in {s.dataset for s in sources}]
+    if missing:
+        needed = "; ".join(f"{name} ({SOURCES[name]})" for name in missing)
+        raise ValueError(f"--source: the cascade also needs {needed}")
+    for source in sources:
+        where = f"--source {source.dataset} {source.data} {source.split}"
+        if not Path(source.data).is_dir():
+            raise ValueError(f"{where}: no such folder {source.data}")
+        if not Path(source.split).is_file():
+            raise ValueError(f"{where}: no such split table {source.split}")
+        if Path(source.data).name != preset:
+            raise ValueError(
+                f"--preset {preset}: --source {source.dataset} {source.data} is a folder of "
+                f"preset {Path(source.data).name!r} (cxr preprocess writes "
+                "preprocessed/<dataset>/<preset>); give the sources' preset"
+            )
+
+
+def _recorded_preset(source: Source) -> str:
+    """The preset recorded in a source's ``stats.json``, in words ("unrecorded" if none)."""
+    path = Path(source.data) / STATS_FILE
+    if not path.is_file():
+        raise ValueError(f"{source.data}: no {STATS_FILE}; is it a folder of cxr preprocess?")
+    preset = read_json_object(path, f"a {STATS_FILE} of cxr preprocess").get("preset")
+    if not isinstance(preset, dict):
+        return "unrecorded"
+    return ", ".join(f"{k} {v}" for k, v in sorted(preset.items()))
 
 
 def xray_type(index: pd.DataFrame, dataset: str) -> pd.Series:
@@ -82,13 +143,19 @@ def xray_type(index: pd.DataFrame, dataset: str) -> pd.Series:
 def _load(source: Source) -> tuple[pd.DataFrame, np.ndarray]:
     """A source's index with its split side, type and namespaced ids; and its tensor."""
     index, images = read_data(source.data)
-    table = read_split_table(source.split)
-    if "split" not in table:
-        raise ValueError(f"{source.split}: no `split` column (columns: {', '.join(table.columns)})")
-    side = index["image_id"].astype(str).map(table.set_index("image_id")["split"].astype(str))
+    holds = data_identity(source.data)
+    if holds != source.dataset:
+        raise ValueError(
+            f"--source {source.dataset} {source.data}: holds {holds} images (its index), not "
+            f"{source.dataset}; give each dataset its own preprocessed folder"
+        )
+    side = split_sides(source.split, index, source.data)
     if side.isna().any():
         missing = index.loc[side.isna(), "image_id"].head(3).tolist()
-        raise ValueError(f"{source.split}: no side for image(s) {missing} of {source.data}")
+        raise ValueError(
+            f"{source.split}: no side for image(s) {missing} of {source.data}: is it the split "
+            f"of {source.dataset} made from that folder?"
+        )
     rows = index.assign(
         side=side.to_numpy(),
         kind=xray_type(index, source.dataset).to_numpy(),
@@ -234,11 +301,18 @@ def build_cascade_sets(
     Every source must hold the same image size (one preprocessing preset).
     """
     if not 0 < chest_fraction <= 1:
-        raise ValueError(f"chest_fraction must be in (0, 1], got {chest_fraction}")
+        raise ValueError(f"--chest-fraction must be in (0, 1], got {chest_fraction:g}")
+    _check_names(sources)
     loaded = [_load(s) for s in sources]
     sizes = {s.dataset: images.shape[1:] for s, (_, images) in zip(sources, loaded, strict=True)}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"the cascade's sources differ in image size: {sizes}; use one preset")
+    presets: dict[str, list[str]] = {}
+    for source in sources:
+        presets.setdefault(_recorded_preset(source), []).append(source.dataset)
+    if len(presets) != 1:
+        shown = "; ".join(f"{', '.join(names)}: {p}" for p, names in presets.items())
+        raise ValueError(f"the cascade's sources differ in preprocessing ({shown}); use one preset")
     for source, (rows, _) in zip(sources, loaded, strict=True):
         if not (rows["side"] == "test").any():
             raise ValueError(f"{source.split}: no test image of {source.dataset} to hold out")

@@ -27,11 +27,18 @@ import torch
 
 from cxr import tracking
 from cxr.atomic import atomic_path
-from cxr.cascade_sets import CHEST, NOT_XRAY, XRAY
+from cxr.cascade_sets import CHEST, NOT_XRAY, SETS, XRAY
 from cxr.evaluation import figures, tables
 from cxr.evaluation.report import run_id_of
-from cxr.explanation.inputs import TrainedModel, load_model
+from cxr.explanation.inputs import (
+    TrainedModel,
+    data_identity,
+    load_model,
+    read_run,
+    trained_on,
+)
 from cxr.index import FINDING_PREFIX, finding_columns
+from cxr.readers import read_json_object
 from cxr.split_io import read_data
 
 log = logging.getLogger(__name__)
@@ -62,14 +69,128 @@ def _classes(model: TrainedModel, images: np.ndarray, rows: np.ndarray) -> tuple
     return [model.outputs[i] for i in best], probs[np.arange(len(rows)), best].tolist()
 
 
-def chest_thresholds(evaluation: Path | None, outputs: tuple[str, ...]) -> dict[str, float]:
+#: Each module's role in ``--modules`` order, the cascade set it trains on, and its outputs.
+ROLES = (
+    ("I", SETS["xray"], f"a multi-class model of {NOT_XRAY}, {XRAY}"),
+    ("II", SETS["type"], f"a multi-class model of the X-ray types ({CHEST} among them)"),
+    ("III", SETS["chest"], "a multi-label model of the held-out set's findings"),
+)
+
+
+def read_heldout(heldout: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The index and images of the held-out set written by ``cxr cascade-sets``."""
+    index, images = read_data(heldout)
+    holds = data_identity(heldout)
+    if holds != SETS["heldout"]:
+        raise ValueError(
+            f"--heldout {heldout}: holds {holds}, not the held-out set of cxr cascade-sets "
+            f"(preprocessed/{SETS['heldout']}/<preset>)"
+        )
+    missing = [c for c in ("image_id", "dataset", "label") if c not in index]
+    if missing:
+        raise ValueError(f"--heldout {heldout}: its index has no column {', '.join(missing)}")
+    return index, images
+
+
+def _describe(folder: str | Path, model: TrainedModel) -> str:
+    """What a model folder is: its activation, outputs and the data it was trained on."""
+    data, holds = trained_on(folder)
+    shown = ", ".join(model.outputs[:6]) + (", ..." if len(model.outputs) > 6 else "")
+    kind = "multi-label" if model.activation == "sigmoid" else "multi-class"
+    return f"a {kind} model of {shown}, trained on {holds or data or 'unrecorded data'}"
+
+
+def _fits(role: str, model: TrainedModel, findings: set[str]) -> bool:
+    """Whether ``model``'s outputs are those of the module ``role``."""
+    outputs = set(model.outputs)
+    if role == "I":
+        return model.activation == "softmax" and outputs == {NOT_XRAY, XRAY}
+    if role == "II":
+        return model.activation == "softmax" and CHEST in outputs and not {NOT_XRAY, XRAY} & outputs
+    return model.activation == "sigmoid" and outputs == findings
+
+
+def check_modules(
+    folders: tuple[str | Path, ...],
+    modules: tuple[TrainedModel, ...],
+    heldout: str | Path,
+    index: pd.DataFrame,
+    images: np.ndarray,
+) -> None:
+    """Refuse a module of another role (its outputs, or the cascade set it trained on; so a
+    folder given twice too) or taking another image size than the held-out set's."""
+    findings = {c.removeprefix(FINDING_PREFIX) for c in finding_columns(index)}
+    for at, (folder, model, (role, name, kind)) in enumerate(
+        zip(folders, modules, ROLES, strict=True), start=1
+    ):
+        where = f"--modules position {at} (Module {role}) {folder}"
+        holds = trained_on(folder)[1]
+        if (holds is not None and holds != name) or not _fits(role, model, findings):
+            raise ValueError(
+                f"{where}: is {_describe(folder, model)}; Module {role} is {kind} trained on {name}"
+            )
+        size = model.spec.input_size
+        if images.shape[1:] != (size, size):
+            raise ValueError(
+                f"{where}: takes {size}x{size} images but --heldout {heldout} holds "
+                f"{images.shape[1]}x{images.shape[2]}; use the held-out set of its preset"
+            )
+
+
+def _entry(metrics: dict, key: str, name: str) -> object:
+    """``metrics[key][name]``, or None where metrics.json records no such entry."""
+    part = metrics.get(key)
+    return part.get(name) if isinstance(part, dict) else None
+
+
+def _check_evaluated(evaluation: Path, metrics: dict, module: str | Path) -> None:
+    """Refuse an evaluation of another model than ``module``: its MLflow run where both record
+    one, else the model folder (or the predictions under it) that metrics.json names."""
+    run_id = metrics.get("run_id") or _entry(metrics, "model", "run_id")
+    own = read_run(module).get("run_id")
+    if run_id and own:
+        if run_id == own:
+            return
+        raise ValueError(
+            f"--chest-evaluation {evaluation}: evaluates MLflow run {run_id}, not Module III's "
+            f"({module}: run {own}); pass Module III's cxr evaluate folder"
+        )
+    recorded = _entry(metrics, "model", "folder") or _entry(metrics, "alignment", "predictions")
+    target = Path(module).resolve()
+    if recorded and target in (
+        Path(str(recorded)).resolve(),
+        *Path(str(recorded)).resolve().parents,
+    ):
+        return
+    raise ValueError(
+        f"--chest-evaluation {evaluation}: evaluates {recorded or 'unrecorded predictions'}, "
+        f"not Module III's ({module}); pass Module III's cxr evaluate folder"
+    )
+
+
+def chest_thresholds(
+    evaluation: Path | None, module: str | Path, outputs: tuple[str, ...]
+) -> dict[str, float]:
     """Module III's per-finding thresholds from its ``cxr evaluate`` folder, else 0.5 each."""
     if evaluation is None:
         return dict.fromkeys(outputs, 0.5)
-    chosen = json.loads((evaluation / "metrics.json").read_text())["threshold"]["values"]
-    missing = [o for o in outputs if o not in chosen]
+    path = evaluation / "metrics.json"
+    if not path.is_file():
+        raise ValueError(
+            f"--chest-evaluation {evaluation}: no metrics.json; is it a folder of cxr evaluate?"
+        )
+    metrics = read_json_object(path, "a metrics.json of cxr evaluate")
+    _check_evaluated(evaluation, metrics, module)
+    how = metrics.get("threshold") if isinstance(metrics.get("threshold"), dict) else {}
+    chosen = how.get("values")
+    if not isinstance(chosen, dict):
+        raise ValueError(
+            f"{path}: holds no per-finding thresholds (method {how.get('method')}); "
+            "--chest-evaluation takes Module III's multi-label evaluation"
+        )
+    missing = [o for o in outputs if not isinstance(chosen.get(o), int | float)]
     if missing:
-        raise ValueError(f"{evaluation}/metrics.json: no threshold for {missing}")
+        raise ValueError(f"{path}: no threshold for {', '.join(missing)}")
     return {o: float(chosen[o]) for o in outputs}
 
 
@@ -175,10 +296,12 @@ def evaluate_cascade(
     """Run the cascade of the three ``cxr train`` folders over the held-out set folder
     ``heldout`` (``cxr cascade-sets``); write ``out`` (and the headline accuracies, for DVC's
     metrics, to ``summary``); return its metrics."""
-    index, images = read_data(heldout)
-    modules = tuple(load_model(m, torch.device("cpu")) for m in (module_i, module_ii, module_iii))
+    index, images = read_heldout(heldout)
+    folders = (module_i, module_ii, module_iii)
+    modules = tuple(load_model(m, torch.device("cpu")) for m in folders)
+    check_modules(folders, modules, heldout, index, images)
     evaluation = Path(chest_evaluation) if chest_evaluation else None
-    thresholds = chest_thresholds(evaluation, modules[2].outputs)
+    thresholds = chest_thresholds(evaluation, module_iii, modules[2].outputs)
     table = run_cascade(images, index, modules, thresholds)
     frame = accuracy_table(table)
     overall = frame.iloc[-1]

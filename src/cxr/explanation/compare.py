@@ -7,8 +7,10 @@ test images of a fold, with the known nodule position drawn. One PNG, one row pe
 
 Every heatmap is of the same output (the models' positive class) and carries the model's
 probability in its title; the ground truth (a JSRT nodule's circle, any other dataset's boxes)
-is drawn on every panel, so a heatmap can be read against it. The models must take the images'
-size. The figure reuses what ``cxr cam`` draws with: :class:`~cxr.explanation.heatmaps.Explainer`,
+is drawn on every panel, so a heatmap can be read against it. The models must be different,
+have been trained on the images' dataset, take their size and all have the output drawn (their
+other outputs may differ: a one-finding model beside a 14-finding one). The figure reuses
+what ``cxr cam`` draws with: :class:`~cxr.explanation.heatmaps.Explainer`,
 :func:`~cxr.explanation.inputs.load_model`, :func:`~cxr.explanation.inputs.side_rows` and
 :func:`~cxr.explanation.figures.grid`.
 """
@@ -26,9 +28,15 @@ import torch
 from cxr.atomic import atomic_path
 from cxr.explanation.figures import Panel, grid, ground_truth
 from cxr.explanation.heatmaps import METHODS, Explainer
-from cxr.explanation.inputs import TrainedModel, default_device, load_model, side_rows
+from cxr.explanation.inputs import (
+    TrainedModel,
+    check_trained_on,
+    default_device,
+    load_model,
+    side_rows,
+)
 from cxr.explanation.localisation import parse_boxes
-from cxr.explanation.run import boxed_first, supports_cam
+from cxr.explanation.run import boxed_first, check_size, supports_cam
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +66,7 @@ def compare_cams(
     """
     if len(models) < 1:
         raise ValueError("cam-compare needs at least one model")
-    names = list(labels) if labels else [Path(m).name for m in models]
-    if len(names) != len(models):
-        raise ValueError(f"{len(names)} label(s) for {len(models)} model(s)")
+    names = _labels(models, labels)
     if method not in (*METHODS, "auto"):
         raise ValueError(f"unknown CAM method {method!r}; known: auto, {', '.join(METHODS)}")
     if images < 1:
@@ -70,12 +76,8 @@ def compare_cams(
     wanted = output or _only_output(trained, models)
     index, tensors, rows = side_rows(data_dir, split_table, side, column)
     for folder, model in zip(models, trained, strict=True):
-        size = model.spec.input_size
-        if tensors.shape[1:] != (size, size):
-            raise ValueError(
-                f"{folder} takes {size}x{size} images but {data_dir} holds "
-                f"{tensors.shape[1]}x{tensors.shape[2]}"
-            )
+        check_trained_on(folder, data_dir)
+        check_size(folder, model, data_dir, tensors)
         if wanted not in model.outputs:
             raise ValueError(f"{folder} has no output {wanted!r} (has {', '.join(model.outputs)})")
     rows = boxed_first(index, rows, images)
@@ -123,6 +125,24 @@ def compare_cams(
     log.info("cam-compare: %d model(s) on %d image(s) -> %s", len(models), len(rows), out_png)
     return {"models": [str(m) for m in models], "labels": names, "methods": methods,
             "output": wanted, "column": column, "side": side, "images": drawn}  # fmt: skip
+
+
+def _labels(models: Sequence[str | Path], labels: Sequence[str] | None) -> list[str]:
+    """The column titles: ``labels``, else each folder's name (its path where names repeat);
+    refuses a model given twice and titles that repeat."""
+    folders = [Path(m).resolve() for m in models]
+    twice = next((m for m, f in zip(models, folders, strict=True) if folders.count(f) > 1), None)
+    if twice is not None:
+        raise ValueError(f"--model {twice} is given twice; compare different models")
+    if labels:
+        if len(labels) != len(models):
+            raise ValueError(f"{len(labels)} label(s) for {len(models)} model(s)")
+        repeated = next((name for name in labels if list(labels).count(name) > 1), None)
+        if repeated is not None:
+            raise ValueError(f"--label {repeated!r} is given twice; give each model its own")
+        return list(labels)
+    names = [Path(m).name for m in models]
+    return names if len(set(names)) == len(names) else [str(m) for m in models]
 
 
 def _text(value: object) -> str:

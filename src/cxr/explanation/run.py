@@ -32,7 +32,13 @@ import torch
 from cxr.atomic import atomic_path
 from cxr.explanation.figures import Panel, grid, ground_truth
 from cxr.explanation.heatmaps import METHODS, Explainer, top_k
-from cxr.explanation.inputs import TrainedModel, default_device, load_model, side_rows
+from cxr.explanation.inputs import (
+    TrainedModel,
+    check_trained_on,
+    default_device,
+    load_model,
+    side_rows,
+)
 from cxr.explanation.localisation import (
     PAPER_IOBB_ACCURACY,
     THRESHOLDS,
@@ -171,6 +177,18 @@ def boxed_first(index: pd.DataFrame, rows: np.ndarray, max_images: int | None) -
     return ordered if max_images is None else ordered[: max(int(max_images), 0)]
 
 
+def check_size(
+    model_dir: str | Path, trained: TrainedModel, data_dir: str | Path, images: np.ndarray
+) -> None:
+    """Refuse images of another size than the model takes."""
+    size = trained.spec.input_size
+    if images.shape[1:] != (size, size):
+        raise ValueError(
+            f"--data {data_dir} holds {images.shape[1]}x{images.shape[2]} images but "
+            f"{model_dir} takes {size}x{size}: use the preset it was trained on"
+        )
+
+
 def supports_cam(model: torch.nn.Module, size: int) -> bool:
     """Whether ``model`` ends in global average pooling and one linear layer (CAM proper),
     tried on two random images of ``size``."""
@@ -211,12 +229,8 @@ def cam(
         method = "cam" if supports_cam(trained.model, trained.spec.input_size) else "gradcam"
     Explainer(trained.model, method)  # fails early for a model without a feature map
     index, images, rows = side_rows(data_dir, split_table, side, column)
-    size = trained.spec.input_size
-    if images.shape[1:] != (size, size):
-        raise ValueError(
-            f"{model_dir} takes {size}x{size} images but {data_dir} holds "
-            f"{images.shape[1]}x{images.shape[2]}"
-        )
+    check_trained_on(model_dir, data_dir)
+    check_size(model_dir, trained, data_dir, images)
     rows = boxed_first(index, rows, max_images)
     figure_rows = [int(r) for r in rows[:figure_images]]
     if device.type == "cuda":
