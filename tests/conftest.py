@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,6 +47,33 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     snakemake(workdir)
     return workdir
+
+
+#: Files copied, not linked, into a probe's tree: the MLflow store is changed in place by design.
+COPIED = re.compile(r"(^|/)mlflow\.db[^/]*$")
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    if COPIED.search(src):
+        shutil.copy2(src, dst)
+    else:
+        os.link(src, dst)  # outputs and their marks are replaced by rename, never edited in place
+
+
+@pytest.fixture
+def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The probe's tree (tests/probe): a private copy of what the tiny workflow built (files
+    linked, the MLflow store copied), with the working directory and HOME set to it.
+    ``CXR_PROBE_WORLD`` names an already built tree to use instead (for working on the probe;
+    CI builds it)."""
+    built = os.environ.get("CXR_PROBE_WORLD") or request.getfixturevalue("built")
+    root = tmp_path / "w"
+    ignore = shutil.ignore_patterns(".snakemake")
+    shutil.copytree(built, root, symlinks=True, copy_function=_link_or_copy, ignore=ignore)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("HOME", str(root))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return root
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -84,8 +84,7 @@ def writer_of(target: Path) -> str | None:
         command = json.loads(output_mark(target).read_text()).get("command")
     except (OSError, ValueError, AttributeError):
         return None
-    if isinstance(command, list):  # marks of cxr <= 0.1.0 held sys.argv[1:2]
-        command = command[0] if command else None
+    # marks of cxr <= 0.1.0 held sys.argv[1:2], which may be an option: their writer is unknown
     return command if isinstance(command, str) else None
 
 
@@ -106,9 +105,10 @@ def _check_inputs(target: Path) -> None:
         )
     for folder in resolved.parents[:-1]:  # not the root, which has no name to mark
         if folder.is_dir() and written_by_cxr(folder):
+            writer = " ".join(filter(None, ["cxr", writer_of(folder)]))
             raise OutputRefused(
-                f"{target}: lies inside {folder}, an output of cxr {writer_of(folder) or ''}"
-                .rstrip() + "; write beside it, not into it"
+                f"{target}: lies inside {folder}, an output of {writer}; write beside it, not "
+                "into it"
             )
 
 
@@ -180,8 +180,12 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _mark_contents() -> str:
-    return json.dumps({"written_by": "cxr", "command": _current.command}) + "\n"
+def _write_mark(target: Path, part: Path) -> None:
+    """Mark ``target`` as written by the verb running now (a new file moved into place: a mark
+    shared by a hard-linked copy of the tree is never edited in place)."""
+    new = part / f".{target.name}.cxr-output"
+    new.write_text(json.dumps({"written_by": "cxr", "command": _current.command}) + "\n")
+    os.replace(new, output_mark(target))
 
 
 @contextlib.contextmanager
@@ -206,7 +210,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         try:
             yield work
             check_replaceable(target)  # nothing new appeared there while we worked
-            output_mark(target).write_text(_mark_contents())
+            _write_mark(target, part)
             if target.is_dir() and not target.is_symlink():
                 os.replace(target, old)
             os.replace(work, target)

@@ -175,7 +175,12 @@ def write_index(
         stem = index_path.name.removesuffix(".parquet")
         summary_path = index_path.with_name(f"{stem}.summary.json")
     summary = summarize(index, manifest)
-    for path in (manifest_path(index_path), Path(summary_path), index_path):
+    paths = (manifest_path(index_path), Path(summary_path), index_path)
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise ValueError(
+            f"{summary_path}: the summary, the index and its manifest need three different paths"
+        )
+    for path in paths:
         check_replaceable(path)  # all or nothing: refuse before writing any of the three
     with atomic_path(manifest_path(index_path)) as tmp:
         manifest.to_frame().to_csv(tmp, index=False)

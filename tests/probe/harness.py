@@ -1,10 +1,10 @@
 """The probe's harness: every verb tried as a new user would, with bad or adversarial input.
 
 Each case runs one ``cxr`` command in a fresh copy of a results tree that the tiny workflow
-built (``built``), and asserts three things: the exit code, the message (one line naming the
-file or argument, never a library's bare text or an "unexpected <Type>"), and that nothing was
-lost: every file that was there is still there, unchanged, and a failed command wrote nothing
-outside the MLflow store.
+built (fixture ``world`` in tests/conftest.py), and asserts three things: the exit code, the
+message (one line naming the file or argument, never a library's bare text or an "unexpected
+<Type>"), and that nothing was lost: every file that was there is still there, unchanged, and
+a failed command wrote nothing outside the MLflow store.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from cxr import cli
 #: What a command may change even when it fails: the MLflow store (a failed run is recorded)
 #: and the locks and marks that outputs keep beside them.
 MAY_CHANGE = re.compile(r"(^|/)(mlflow\.db[^/]*|mlruns/.*|\.[^/]+\.cxr-lock)$")
-#: Files copied, not linked, into a case's tree: they are changed in place by design.
-COPIED = re.compile(r"(^|/)mlflow\.db[^/]*$")
 
 
 @dataclass(frozen=True)

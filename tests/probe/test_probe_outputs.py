@@ -263,6 +263,25 @@ CASES = [
         ("report", "--results", "results", "--out", f"{FOLD}/report.md"),
         message=INSIDE.format("train"),
     ),
+    Case(
+        "report-html-onto-its-markdown",
+        ("report", "--results", "results", "--out", "r.md", "--html", "r.md"),
+        message=r"r\.md: --html names the same file as --out",
+    ),
+    Case(
+        "ingest-summary-onto-its-index",
+        (
+            "ingest",
+            "not_xray",
+            "--root",
+            "data/synthetic/not_xray",
+            "--out",
+            "i.parquet",
+            "--summary",
+            "i.parquet",
+        ),
+        message=r"i\.parquet: the summary, the index and its manifest need three different paths",
+    ),
     # A user's own files are never replaced.
     Case("train-onto-my-folder", train("thesis"), setup=mine, message="a folder cxr did not"),
     Case("evaluate-onto-my-folder", evaluate("thesis"), setup=mine, message="did not write"),
