@@ -22,15 +22,13 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        ingest_summaries=expand(
-            "results/metrics/ingest/{dataset}.json", dataset=DATASETS
-        ),
-        gallery="results/figures/ingest_gallery.png",
-        tensors=preprocessed_targets(),
-        leakage_reports=leakage_reports(),
-        duplicates=expand("results/duplicates/{dataset}.csv", dataset=DATASETS),
-        models=model_targets(),
-        train_metrics=train_metric_targets(),
-        evaluation=evaluation_targets(),
-        cascade=cascade_targets(),
-        report="results/report.md",
+        ingest_summaries=expand(LAYOUT.ingest_summary("{dataset}"), dataset=DATASETS),
+        gallery=LAYOUT.gallery(),
+        tensors=PLAN.preprocessed_targets(),
+        leakage_reports=PLAN.leakage_targets(),
+        duplicates=expand(LAYOUT.duplicates("{dataset}"), dataset=DATASETS),
+        models=PLAN.model_targets(),
+        train_metrics=PLAN.train_metric_targets(),
+        evaluation=PLAN.evaluation_targets(),
+        cascade=PLAN.cascade_targets(),
+        report=LAYOUT.report(),

@@ -194,9 +194,10 @@ def _duplicates(args: argparse.Namespace) -> None:
 
 
 def _cascade_sets(args: argparse.Namespace) -> None:
-    from cxr.cascade_sets import Source, build_cascade_sets
+    from cxr.cascade_sets import Source, build_cascade_sets, check_sources
 
     sources = [Source(name, Path(data), Path(split)) for name, data, split in args.source]
+    check_sources(sources, args.preset)
     report = build_cascade_sets(sources, args.out_root, args.preset, args.chest_fraction, args.seed)
     log.info(
         "held-out set and module sets: %s; %d training image(s) dropped as near-duplicates of "
@@ -236,16 +237,19 @@ def _evaluate(args: argparse.Namespace) -> None:
         split=args.split,
         split_column=args.split_column,
         side=args.side,
+        source_split=args.source_split,
         id_column=args.id_column,
         paper=args.paper or None,
         resamples=args.resamples,
         seed=args.seed,
         model=args.model,
+        allow_partial=args.allow_partial,
     )
     log.info(
-        "%s: macro AUROC %s over %d image(s) -> %s",
+        "%s: macro AUROC %s over %d image(s) -> %s%s",
         args.predictions, _rounded(metrics["auroc_macro"]),
         metrics["alignment"]["images_evaluated"], args.out,
+        " (PARTIAL: --allow-partial)" if args.allow_partial else "",
     )  # fmt: skip
 
 
@@ -314,6 +318,7 @@ def _train(args: argparse.Namespace) -> None:
         args.out,
         init=args.init,
         data_version=args.data_version,
+        allow_partial_init=args.allow_partial_init,
     )
     log.info(
         "trained %s: best epoch %d of %d (val loss %.4f) -> %s (MLflow run %s)",
@@ -328,10 +333,13 @@ def _train(args: argparse.Namespace) -> None:
 
 def _track_init(args: argparse.Namespace) -> None:
     from cxr.atomic import atomic_path
-    from cxr.tracking import prepare_store
+    from cxr.tracking import check_name, prepare_store
 
+    for flag, what, names in (("--study", "study", args.study), ("--stage", "stage", args.stage)):
+        for name in names:
+            _settings(args.parser, flag, partial(check_name, what, name))
     with atomic_path(args.out) as work:
-        ids = _settings(args.parser, "--study", lambda: prepare_store(args.study, args.stage))
+        ids = prepare_store(args.study, args.stage)
         work.write_text(json.dumps({"experiments": ids, "stages": args.stage}, indent=2) + "\n")
     log.info("MLflow experiments %s ready (parent runs: %s)", ids, args.stage or "none")
 
@@ -375,6 +383,16 @@ def _report(args: argparse.Namespace) -> None:
     for problem in problems:
         log.warning("%s", problem)
     log.info("report -> %s%s", args.out, f" and {args.html}" if args.html else "")
+
+
+def _plan(args: argparse.Namespace) -> None:
+    import yaml
+
+    from cxr.plan import load
+    from cxr.plan.show import as_json, as_text
+
+    plan = load(yaml.safe_load(args.params.read_text()) or {}, args.scale)
+    sys.stdout.write(as_json(plan) + "\n" if args.json else as_text(plan))
 
 
 def _explained_images(p: argparse.ArgumentParser) -> None:
@@ -482,9 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--source", nargs=3, action="append", required=True,
         metavar=("NAME", "DATA", "SPLIT"),
-        help="a dataset, its cxr preprocess folder and split table (repeat per dataset)",
+        help="a dataset, its cxr preprocess folder (.../NAME/PRESET) and split table; once "
+        "each for not_xray, xray_types, mura and nih",
     )  # fmt: skip
-    p.add_argument("--preset", required=True, help="the sources' preset (names the outputs)")
+    p.add_argument(
+        "--preset", required=True, help="the sources' preset, their folders' name (names outputs)"
+    )
     p.add_argument(
         "--out-root", type=Path, default=Path("results"),
         help="writes preprocessed/cascade_*/PRESET, splits/cascade_*/heldout.parquet and "
@@ -538,6 +559,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", type=existing_file, help="split table: the images PRED should cover")
     p.add_argument("--split-column", default="split", help="its column (default: split)")
     p.add_argument("--side", default="test", help="its side (default: test)")
+    p.add_argument(
+        "--source-split", default=None,
+        help="without --split: the index's own split PRED should cover (e.g. NIH's test)",
+    )  # fmt: skip
+    p.add_argument(
+        "--allow-partial", action="store_true",
+        help="evaluate the images both files hold even if PRED misses some of its scope or "
+        "names images the labels lack (warned about, and recorded in metrics.json)",
+    )  # fmt: skip
     p.add_argument("--id-column", default=None, help="PRED's image id column, if unusual")
     p.add_argument(
         "--paper", action="append", default=[],
@@ -612,6 +642,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="model.pt of an earlier stage to start from",
     )
     p.add_argument(
+        "--allow-partial-init", action="store_true",
+        help="train from an --init that carries under half of the backbone's tensors (another "
+        "architecture or input size); recorded in run.json and the log",
+    )  # fmt: skip
+    p.add_argument(
         "--data-version", default=None, help="the dataset's DVC pointer hash, for run.json"
     )
     p.set_defaults(func=_train, parser=p)
@@ -665,6 +700,20 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: every one found under --results)",
     )  # fmt: skip
     p.set_defaults(func=_report, parser=p)
+
+    p = sub.add_parser(
+        "plan", help="what params.yaml trains, evaluates and explains, resolved at a scale"
+    )
+    p.add_argument(
+        "--params", type=existing_file, default="params.yaml",
+        help="the configuration (default: params.yaml)",
+    )  # fmt: skip
+    p.add_argument(
+        "--scale", choices=["demo", "paper"], default=None,
+        help="the scale to resolve (default: the file's `scale`)",
+    )  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=_plan, parser=p)
 
     p = sub.add_parser("gallery", help="figure of sample images per dataset with labels and boxes")
     p.add_argument(

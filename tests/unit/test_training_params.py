@@ -12,7 +12,7 @@ from cxr.training import models, recipe
 from cxr.training.augment import Augment
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
-#: Filled in by the workflow (common.smk) from the study, the stage and the preset.
+#: Filled in by the plan (cxr.plan) from the study, the stage and the preset.
 FILLED_IN = {"study", "stage", "input_size"}
 
 

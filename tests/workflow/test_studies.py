@@ -12,33 +12,25 @@ import yaml
 from conftest import REPO, tiny_params
 
 from cxr.evaluation.paper import REFERENCES
+from cxr.plan import Cam, Evaluate, Stage, load
 from cxr.training.recipe import Recipe
 
 pytestmark = pytest.mark.workflow
 
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
 STUDIES = PARAMS["training"]["studies"]
+#: The plan the workflow runs, at each scale.
+PLANS = {scale: load(PARAMS, scale) for scale in ("demo", "paper")}
+PRESETS = PLANS["demo"].presets
 
 
-def merged(base: dict, over: dict) -> dict:
-    """common.smk's merge of a `paper:` block over a stage (nested mappings key by key)."""
-    out = dict(base)
-    for key, value in over.items():
-        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = merged(out[key], value) if nested else value
-    return out
-
-
-def stage(study: str, name: str, scale: str = "demo") -> dict:
-    cfg = dict(STUDIES[study]["stages"][name])
-    paper = cfg.pop("paper", {})
-    return merged(cfg, paper) if scale == "paper" else cfg
+def stage(study: str, name: str, scale: str = "demo") -> Stage:
+    return PLANS[scale].stage(study, name)
 
 
 def recipe(study: str, name: str, scale: str = "demo") -> Recipe:
-    cfg = stage(study, name, scale)
-    size = PARAMS["preprocess"]["presets"][cfg["preset"]]["size"]
-    return Recipe.from_dict({**cfg["recipe"], "study": study, "stage": name, "input_size": size})
+    """What `cxr train` gets: the stage's recipe at ``scale``."""
+    return Recipe.from_dict(stage(study, name, scale).recipe)
 
 
 def test_the_default_studies_are_the_published_ones() -> None:
@@ -68,8 +60,8 @@ def test_every_stage_has_a_paper_block_valid_recipes_and_known_paper_names(scale
             recipe(study, name, scale)  # what `cxr train` checks first
             for paper in raw.get("evaluate", {}).get("paper", []):
                 assert paper in REFERENCES, f"{study}/{name}: {paper}"
-            preset = stage(study, name, scale)["preset"]
-            assert preset in PARAMS["preprocess"]["presets"], f"{study}/{name}: {preset}"
+            preset = stage(study, name, scale).preset
+            assert preset in PRESETS, f"{study}/{name}: {preset}"
 
 
 def test_seed001_frozen_backbones_with_and_without_augmentation() -> None:
@@ -86,9 +78,9 @@ def test_seed001_frozen_backbones_with_and_without_augmentation() -> None:
             400, 16, 80, 10,
         )  # fmt: skip
         cfg = stage("seed001_multilabel", name)
-        assert cfg["cam"] == {"method": "gradcam", "top_k": 4, "max_images": 64}
-        assert stage("seed001_multilabel", name, "paper")["cam"]["max_images"] == "all"
-        assert cfg["evaluate"]["threshold"] == "fixed"  # the 14-label accuracy at 0.5
+        assert cfg.cam == Cam(method="gradcam", top_k=4, images=4, max_images=64)
+        assert stage("seed001_multilabel", name, "paper").cam.max_images == "all"
+        assert cfg.evaluate.threshold == "fixed"  # the 14-label accuracy at 0.5
     papers = STUDIES["seed001_multilabel"]["stages"]["densenet121_noaug"]["evaluate"]["paper"]
     assert "seed001-densenet121-noaug" in papers
 
@@ -101,11 +93,12 @@ def test_seed000_model_b_is_model_c_without_model_a(scale: str) -> None:
         stage("seed000_multistage", "model_b", scale),
         stage("seed000_multistage", "model_c", scale),
     )
-    assert "init_from" not in b and c["init_from"] == "model_a"
-    same = ("dataset", "preset", "split", "folds", "recipe")
-    assert {k: b[k] for k in same} == {k: c[k] for k in same}
-    assert b["folds"] == ([0, 1, 2] if scale == "demo" else "all")
-    assert b["evaluate"] == {"threshold": "fixed", "paper": ["seed000-model-b"]}
+    assert b.init_from is None and c.init_from == "model_a"
+    same = ("dataset", "preset", "split", "columns")
+    assert {k: getattr(b, k) for k in same} == {k: getattr(c, k) for k in same}
+    assert b.recipe == {**c.recipe, "stage": "model_b"}
+    assert b.columns == tuple(f"fold_{i}" for i in ([0, 1, 2] if scale == "demo" else range(10)))
+    assert b.evaluate == Evaluate(threshold="fixed", paper=("seed000-model-b",))
     assert study["compare_cams"]["stages"] == ["model_b", "model_c"]
 
 
@@ -120,7 +113,7 @@ def test_seed003_three_small_cnns_from_scratch() -> None:
         assert (paper.input_size, paper.epochs) == (64, 70)
         assert paper.optimizer == ("sgd" if version == 2 else "adam")
         cfg = stage("seed003_smallcnn", f"smallcnn_v{version}")
-        assert (cfg["dataset"], cfg["split"]) == ("imagefolder6", "official")
+        assert (cfg.dataset, cfg.split) == ("imagefolder6", "official")
         assert demo.epochs <= 20  # the three train in about a minute on a 2-core CPU
 
 
@@ -129,23 +122,20 @@ def test_seed004_partial_fine_tuning_and_its_trials() -> None:
     for name in stages:
         cfg, paper = stage("seed004_covid", name), stage("seed004_covid", name, "paper")
         demo = recipe("seed004_covid", name)
-        assert (cfg["dataset"], cfg["split"]) == ("covid_radiography", "random_80_10_10")
+        assert (cfg.dataset, cfg.split) == ("covid_radiography", "random_80_10_10")
         assert (demo.task, demo.loss) == ("multiclass", "cross_entropy")
-        assert PARAMS["preprocess"]["presets"][cfg["preset"]]["size"] == 64
-        assert PARAMS["preprocess"]["presets"][paper["preset"]]["size"] == 224
+        assert PRESETS[cfg.preset]["size"] == 64
+        assert PRESETS[paper.preset]["size"] == 224
         if name == "logreg":
-            assert demo.architecture == "logreg" and "cam" not in cfg
+            assert demo.architecture == "logreg" and cfg.cam is None
             continue
         assert (demo.transfer, demo.init) == ("last_blocks", "auto")
         assert recipe("seed004_covid", name, "paper").init == "imagenet"
     normalize = {name: recipe("seed004_covid", name).normalize for name in stages}
     assert normalize["resnet50"] == "dataset" and normalize["resnet50_imagenet_norm"] == "imagenet"
-    clahe = stage("seed004_covid", "resnet50_clahe")
-    assert "clahe" in PARAMS["preprocess"]["presets"][clahe["preset"]]["steps"]
-    assert "clahe" in PARAMS["preprocess"]["presets"][stage("seed004_covid", "resnet50_clahe",
-                                                           "paper")["preset"]]["steps"]  # fmt: skip
-    assert "clahe" not in PARAMS["preprocess"]["presets"][stage("seed004_covid", "resnet50")
-                                                          ["preset"]]["steps"]  # fmt: skip
+    for scale in ("demo", "paper"):
+        assert "clahe" in PRESETS[stage("seed004_covid", "resnet50_clahe", scale).preset]["steps"]
+        assert "clahe" not in PRESETS[stage("seed004_covid", "resnet50", scale).preset]["steps"]
 
 
 def test_tiny_multiclass_stages_are_scored_by_class_with_the_papers_beside(built: Path) -> None:
@@ -172,13 +162,11 @@ def test_tiny_multiclass_stages_are_scored_by_class_with_the_papers_beside(built
 
 @pytest.mark.parametrize("scale", ["demo", "paper"])
 def test_seed002_cascade_modules_follow_the_paper(scale: str) -> None:
-    study = STUDIES["seed002_cascade"]
-    cascade = merged(
-        {k: v for k, v in study["cascade"].items() if k != "paper"},
-        study["cascade"]["paper"] if scale == "paper" else {},
-    )
-    assert cascade["modules"] == list(study["stages"]) == ["module_i", "module_ii", "module_iii"]
-    assert set(cascade["sources"]) == {"not_xray", "xray_types", "mura", "nih"}
+    cascade = PLANS[scale].cascade
+    assert cascade.study == "seed002_cascade"
+    assert cascade.modules == tuple(STUDIES["seed002_cascade"]["stages"])
+    assert cascade.modules == ("module_i", "module_ii", "module_iii")
+    assert set(cascade.sources) == {"not_xray", "xray_types", "mura", "nih"}
     datasets = {
         "module_i": "cascade_xray",
         "module_ii": "cascade_type",
@@ -186,9 +174,7 @@ def test_seed002_cascade_modules_follow_the_paper(scale: str) -> None:
     }
     for name, dataset in datasets.items():
         cfg = stage("seed002_cascade", name, scale)
-        assert (cfg["dataset"], cfg["split"], cfg["preset"]) == (
-            dataset, "heldout", cascade["preset"],
-        )  # fmt: skip
+        assert (cfg.dataset, cfg.split, cfg.preset) == (dataset, "heldout", cascade.preset)
         assert recipe("seed002_cascade", name, scale).architecture == "densenet121"
     one, three = (
         recipe("seed002_cascade", "module_i", scale),
@@ -201,11 +187,11 @@ def test_seed002_cascade_modules_follow_the_paper(scale: str) -> None:
     assert (one.scheduler, one.plateau_factor, one.plateau_patience) == ("plateau", 0.1, 3)
     if scale == "paper":
         assert (one.input_size, one.init, one.transfer, three.lr) == (224, "imagenet", "full", 1e-4)
-    papers = {n: stage("seed002_cascade", n)["evaluate"]["paper"] for n in datasets}
+    papers = {n: stage("seed002_cascade", n).evaluate.paper for n in datasets}
     assert papers == {
-        "module_i": ["seed002-module-i"],
-        "module_ii": ["seed002-module-ii"],
-        "module_iii": ["seed002"],
+        "module_i": ("seed002-module-i",),
+        "module_ii": ("seed002-module-ii",),
+        "module_iii": ("seed002",),
     }
 
 

@@ -1,29 +1,29 @@
 # Seed 002's cascade: the held-out mixed set and its modules' sets, then the cascade end to end
 
 
-if cascade_study() is not None:
-    _cascade_folders, _cascade_splits, _cascade_report = cascade_outputs()
+if CASCADE is not None:
+    _cascade_folders, _cascade_splits, _cascade_report = JOBS.cascade_outputs()
 
     # Hold out every source's test side; give the modules the rest, minus anything that shares
     # a patient or a picture with a held-out image, across sources ---------------------------
     rule cascade_sets:
         input:
-            unpack(cascade_inputs),
+            **JOBS.cascade_inputs(),
         output:
             **{k: directory(v) for k, v in _cascade_folders.items()},
             **_cascade_splits,
             report=_cascade_report,
         log:
-            "logs/cascade_sets.log",
+            LAYOUT.log("cascade_sets"),
         benchmark:
-            "logs/cascade_sets.benchmark.tsv"
+            LAYOUT.benchmark("cascade_sets")
         conda:
             "../envs/cxr.yaml"
         params:
-            sources=cascade_source_args,
-            preset=cascade_config()["preset"],
-            fraction=cascade_config().get("chest_fraction", 0.1),
-            seed=config["seed"],
+            sources=JOBS.cascade_source_args(),
+            preset=CASCADE.preset,
+            fraction=CASCADE.chest_fraction,
+            seed=PLAN.seed,
         message:
             "Holding out a mixed test set and building the cascade modules' data"
         shell:
@@ -35,22 +35,22 @@ if cascade_study() is not None:
     rule cascade_evaluate:
         input:
             heldout=_cascade_folders["heldout"],
-            modules=cascade_modules(),
-            chest_evaluation=f"results/evaluation/{cascade_study()}/{cascade_config()['modules'][2]}/split",
+            modules=JOBS.cascade_modules(),
+            chest_evaluation=JOBS.cascade_chest_evaluation(),
         output:
-            summary=f"results/metrics/train/{cascade_study()}/end_to_end.json",
+            summary=LAYOUT.cascade_summary(CASCADE.study),
             folder=report(
-                directory(f"results/evaluation/{cascade_study()}/end_to_end"),
+                directory(LAYOUT.cascade_evaluation(CASCADE.study)),
                 patterns=["{name}.{ext,png|md}"],
                 caption="../report/cascade.rst",
-                category=cascade_study(),
+                category=CASCADE.study,
                 subcategory="end to end",
                 labels={"model": "cascade", "file": "{name}.{ext}"},
             ),
         log:
-            f"logs/cascade_evaluate/{cascade_study()}.log",
+            LAYOUT.log("cascade_evaluate", CASCADE.study),
         benchmark:
-            f"logs/cascade_evaluate/{cascade_study()}.benchmark.tsv"
+            LAYOUT.benchmark("cascade_evaluate", CASCADE.study)
         conda:
             "../envs/cxr.yaml"
         message:

@@ -4,7 +4,7 @@ rule evaluate:
         unpack(evaluation_inputs),
     output:
         report(
-            directory("results/evaluation/{study}/{stage}/{column}"),
+            directory(LAYOUT.evaluation("{study}", "{stage}", "{column}")),
             patterns=[
                 "{name}.{ext,png}",
                 "{name,metrics}.{ext,md}",
@@ -16,9 +16,9 @@ rule evaluate:
             labels={"model": "{column}", "file": "{name}.{ext}"},
         ),
     log:
-        "logs/evaluate/{study}/{stage}/{column}.log",
+        LAYOUT.log("evaluate", "{study}/{stage}/{column}"),
     benchmark:
-        "logs/evaluate/{study}/{stage}/{column}.benchmark.tsv"
+        LAYOUT.benchmark("evaluate", "{study}/{stage}/{column}")
     conda:
         "../envs/cxr.yaml"
     params:
@@ -37,7 +37,7 @@ rule evaluate_folds:
         fold_evaluations,
     output:
         report(
-            directory("results/evaluation/{study}/{stage}/folds"),
+            directory(LAYOUT.fold_summary("{study}", "{stage}")),
             patterns=["{name,table}.{ext,md}", "{name,table|folds}.{ext,csv}"],
             caption="../report/folds.rst",
             category="{study}",
@@ -45,7 +45,7 @@ rule evaluate_folds:
             labels={"model": "folds", "file": "{name}.{ext}"},
         ),
     log:
-        "logs/evaluate/{study}/{stage}/folds.log",
+        LAYOUT.log("evaluate", "{study}/{stage}/folds"),
     conda:
         "../envs/cxr.yaml"
     params:
@@ -63,7 +63,7 @@ rule cam:
         unpack(cam_inputs),
     output:
         report(
-            directory("results/cam/{study}/{stage}/{column}"),
+            directory(LAYOUT.cam("{study}", "{stage}", "{column}")),
             patterns=["{name,cam_grid}.{ext,png}", "{name,localisation}.{ext,md|csv}"],
             caption="../report/cam.rst",
             category="{study}",
@@ -71,9 +71,9 @@ rule cam:
             labels={"model": "{column}", "file": "{name}.{ext}"},
         ),
     log:
-        "logs/cam/{study}/{stage}/{column}.log",
+        LAYOUT.log("cam", "{study}/{stage}/{column}"),
     benchmark:
-        "logs/cam/{study}/{stage}/{column}.benchmark.tsv"
+        LAYOUT.benchmark("cam", "{study}/{stage}/{column}")
     conda:
         "../envs/cxr.yaml"
     threads: workflow.cores
@@ -94,16 +94,16 @@ rule cam_compare:
         unpack(compare_inputs),
     output:
         report(
-            "results/cam_compare/{study}/{pair}/{column}.png",
+            LAYOUT.cam_compare("{study}", "{pair}", "{column}"),
             caption="../report/cam_compare.rst",
             category="{study}",
             subcategory="{pair}",
             labels={"model": "{column}", "file": "{pair}.png"},
         ),
     log:
-        "logs/cam_compare/{study}/{pair}/{column}.log",
+        LAYOUT.log("cam_compare", "{study}/{pair}/{column}"),
     benchmark:
-        "logs/cam_compare/{study}/{pair}/{column}.benchmark.tsv"
+        LAYOUT.benchmark("cam_compare", "{study}/{pair}/{column}")
     conda:
         "../envs/cxr.yaml"
     resources:

@@ -3,13 +3,13 @@ rule ingest:
     input:
         dataset_inputs,
     output:
-        index="results/ingest/{dataset}/index.parquet",
-        manifest="results/ingest/{dataset}/index.manifest.csv",
-        summary="results/metrics/ingest/{dataset}.json",
+        index=LAYOUT.ingest_index("{dataset}"),
+        manifest=LAYOUT.ingest_manifest("{dataset}"),
+        summary=LAYOUT.ingest_summary("{dataset}"),
     log:
-        "logs/ingest/{dataset}.log",
+        LAYOUT.log("ingest", "{dataset}"),
     benchmark:
-        "logs/ingest/{dataset}.benchmark.tsv"
+        LAYOUT.benchmark("ingest", "{dataset}")
     conda:
         "../envs/cxr.yaml"
     params:
@@ -24,21 +24,21 @@ rule ingest:
 # A figure of sample images per dataset with their labels and boxes -------------------------
 rule gallery:
     input:
-        indexes=expand("results/ingest/{dataset}/index.parquet", dataset=DATASETS),
+        indexes=expand(LAYOUT.ingest_index("{dataset}"), dataset=DATASETS),
     output:
         report(
-            "results/figures/ingest_gallery.png",
+            LAYOUT.gallery(),
             caption="../report/gallery.rst",
             category="Data",
             subcategory="ingestion",
             labels={"figure": "sample images of every dataset"},
         ),
     log:
-        "logs/gallery.log",
+        LAYOUT.log("gallery"),
     conda:
         "../envs/cxr.yaml"
     params:
-        panels=gallery_panels,
+        panels=JOBS.gallery_panels(),
     message:
         "Drawing sample images of every ingested dataset"
     shell:

@@ -1,14 +1,14 @@
 # Decode every image once into a compact, memory-mappable tensor ------------------------------
 rule preprocess:
     input:
-        index="results/ingest/{dataset}/index.parquet",
+        index=LAYOUT.ingest_index("{dataset}"),
         pointer=dvc_pointer,
     output:
-        directory("results/preprocessed/{dataset}/{preset}"),
+        directory(LAYOUT.preprocessed("{dataset}", "{preset}")),
     log:
-        "logs/preprocess/{dataset}_{preset}.log",
+        LAYOUT.log("preprocess", "{dataset}_{preset}"),
     benchmark:
-        "logs/preprocess/{dataset}_{preset}.benchmark.tsv"
+        LAYOUT.benchmark("preprocess", "{dataset}_{preset}")
     wildcard_constraints:
         dataset="|".join(DATASETS),
     conda:

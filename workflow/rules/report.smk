@@ -1,25 +1,25 @@
 # One Markdown report of every trained study: tables beside the papers' numbers, captions ----
 rule report:
     input:
-        evaluation=evaluation_targets(),
-        train_metrics=train_metric_targets(),
-        cascade=cascade_targets(),
+        evaluation=PLAN.evaluation_targets(),
+        train_metrics=PLAN.train_metric_targets(),
+        cascade=PLAN.cascade_targets(),
     output:
-        markdown="results/report.md",
+        markdown=LAYOUT.report(),
         html=report(
-            "results/report.html",
+            LAYOUT.report_html(),
             caption="../report/report.rst",
             category="Summary",
             labels={"file": "report (every study)"},
         ),
     log:
-        "logs/report.log",
+        LAYOUT.log("report"),
     conda:
         "../envs/cxr.yaml"
     params:
-        sources=report_sources(),
-        studies=report_studies(),
-        scale=SCALE,
+        sources=JOBS.report_sources_json(),
+        studies=JOBS.report_studies_json(),
+        scale=PLAN.scale,
     message:
         "Writing the report of every trained study"
     shell:

@@ -1,18 +1,18 @@
 # Leak-proof splits, stored as data -------------------------------------------------------------
 rule split:
     input:
-        data=grouped_preset_dir,
+        data=grouped_data,
     output:
-        "results/splits/{dataset}/{scheme}.parquet",
+        LAYOUT.split_table("{dataset}", "{scheme}"),
     log:
-        "logs/split/{dataset}_{scheme}.log",
+        LAYOUT.log("split", "{dataset}_{scheme}"),
     wildcard_constraints:
         dataset="|".join(DATASETS),
     conda:
         "../envs/cxr.yaml"
     params:
         scheme=scheme_json,
-        seed=config["seed"],
+        seed=PLAN.seed,
     message:
         "Splitting {wildcards.dataset} by scheme {wildcards.scheme}"
     shell:
@@ -23,12 +23,12 @@ rule split:
 # Fail the workflow if a patient or an image crosses splits; else report the split ------------
 rule check_leakage:
     input:
-        split="results/splits/{dataset}/{scheme}.parquet",
-        data=grouped_preset_dir,
+        split=LAYOUT.split_table("{dataset}", "{scheme}"),
+        data=grouped_data,
     output:
-        "results/metrics/splits/{dataset}/{scheme}.json",
+        LAYOUT.leakage_report("{dataset}", "{scheme}"),
     log:
-        "logs/check_leakage/{dataset}_{scheme}.log",
+        LAYOUT.log("check_leakage", "{dataset}_{scheme}"),
     conda:
         "../envs/cxr.yaml"
     message:
@@ -40,20 +40,20 @@ rule check_leakage:
 # Groups of exact and near-duplicate images, with a figure of what was merged ------------------
 rule duplicates:
     input:
-        data=grouped_preset_dir,
+        data=grouped_data,
     output:
-        table="results/duplicates/{dataset}.csv",
+        table=LAYOUT.duplicates("{dataset}"),
         figure=report(
-            "results/duplicates/{dataset}.png",
+            LAYOUT.duplicates_figure("{dataset}"),
             caption="../report/duplicates.rst",
             category="Data",
             subcategory="near-duplicates",
             labels={"dataset": "{dataset}"},
         ),
     log:
-        "logs/duplicates/{dataset}.log",
+        LAYOUT.log("duplicates", "{dataset}"),
     benchmark:
-        "logs/duplicates/{dataset}.benchmark.tsv"
+        LAYOUT.benchmark("duplicates", "{dataset}")
     conda:
         "../envs/cxr.yaml"
     message:

@@ -1,11 +1,11 @@
 # Generate the embedded, format-faithful miniature of a dataset ---------------------------------
 rule synth:
     output:
-        directory("data/synthetic/{dataset}"),
+        directory(LAYOUT.synthetic("{dataset}")),
     log:
-        "logs/synth/{dataset}.log",
+        LAYOUT.log("synth", "{dataset}"),
     benchmark:
-        "logs/synth/{dataset}.benchmark.tsv"
+        LAYOUT.benchmark("synth", "{dataset}")
     conda:
         "../envs/cxr.yaml"
     threads: workflow.cores

@@ -1,9 +1,9 @@
 # Create the MLflow store, the study's experiment and the stage's parent run, once --------------
 rule track_init:
     output:
-        "results/tracking/{study}/{stage}.json",
+        LAYOUT.tracking_marker("{study}", "{stage}"),
     log:
-        "logs/track_init/{study}/{stage}.log",
+        LAYOUT.log("track_init", "{study}/{stage}"),
     conda:
         "../envs/cxr.yaml"
     params:
@@ -19,11 +19,11 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        directory("results/models/{study}/{stage}/{column}"),
+        directory(LAYOUT.model("{study}", "{stage}", "{column}")),
     log:
-        "logs/train/{study}/{stage}/{column}.log",
+        LAYOUT.log("train", "{study}/{stage}/{column}"),
     benchmark:
-        "logs/train/{study}/{stage}/{column}.benchmark.tsv"
+        LAYOUT.benchmark("train", "{study}/{stage}/{column}")
     conda:
         "../envs/cxr.yaml"
     threads: workflow.cores
@@ -44,12 +44,12 @@ rule train:
 # A trained model's headline numbers, as a small metrics file DVC tracks ---------------------
 rule train_summary:
     input:
-        model="results/models/{study}/{stage}/{column}",
-        evaluation="results/evaluation/{study}/{stage}/{column}",
+        model=LAYOUT.model("{study}", "{stage}", "{column}"),
+        evaluation=LAYOUT.evaluation("{study}", "{stage}", "{column}"),
     output:
-        "results/metrics/train/{study}/{stage}/{column}.json",
+        LAYOUT.train_metrics("{study}", "{stage}", "{column}"),
     log:
-        "logs/train_summary/{study}/{stage}/{column}.log",
+        LAYOUT.log("train_summary", "{study}/{stage}/{column}"),
     conda:
         "../envs/cxr.yaml"
     message:

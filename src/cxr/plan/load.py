@@ -1,0 +1,202 @@
+"""Build the plan of params.yaml: validate it, merge its scale, check what refers to what."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cxr.layout import Layout
+from cxr.plan.parts import (
+    CASCADE_SCHEME,
+    CASCADE_SETS,
+    SPLIT,
+    Cam,
+    Cascade,
+    CompareCams,
+    Dataset,
+    Evaluate,
+    PlanError,
+    Stage,
+    Study,
+    Synthetic,
+)
+from cxr.plan.plan import Plan
+from cxr.plan.schema import defaults, validated
+
+
+def load(params: Mapping, scale: str | None = None, layout: Layout | None = None) -> Plan:
+    """The plan of ``params`` (params.yaml as read) at ``scale`` (default: its own), its paths
+    laid out by ``layout`` (default: the project's)."""
+    layout = layout or Layout()
+    raw = validated(params if scale is None else {**params, "scale": scale})
+    scale = raw["scale"]
+    studies = raw.get("training", {}).get("studies", {})
+    schemes = raw["split"]
+    cascade = _cascade(studies, scale, schemes)
+    return Plan(
+        scale=scale,
+        seed=raw["seed"],
+        datasets={name: _dataset(name, cfg, layout) for name, cfg in raw["datasets"].items()},
+        presets=raw["preprocess"]["presets"],
+        builds={name: tuple(presets) for name, presets in raw["preprocess"]["build"].items()},
+        schemes=schemes,
+        studies={name: _study(name, cfg, scale, raw, cascade) for name, cfg in studies.items()},
+        layout=layout,
+    )
+
+
+def _merged(base: Mapping, over: Mapping) -> dict:
+    """``over`` merged into ``base`` key by key, nested mappings included (a new dict)."""
+    out = dict(base)
+    for key, value in over.items():
+        nested = isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+        out[key] = _merged(out[key], value) if nested else value
+    return out
+
+
+def _at_scale(block: Mapping, scale: str) -> dict:
+    """A stage or cascade block at ``scale``: at ``paper``, its ``paper`` block merged over it."""
+    cfg = {key: value for key, value in block.items() if key != "paper"}
+    return _merged(cfg, block.get("paper", {})) if scale == "paper" else cfg
+
+
+def _dataset(name: str, cfg: dict, layout: Layout) -> Dataset:
+    folder = layout.synthetic(name) if cfg["source"] == "synthetic" else cfg["root"]
+    return Dataset(name, cfg["enabled"], cfg["source"], folder, Synthetic(**cfg["synthetic"]))
+
+
+def _cascade(studies: dict, scale: str, schemes: dict) -> Cascade | None:
+    """The cascade block at ``scale``, of the one study that may have one."""
+    names = [name for name, cfg in studies.items() if "cascade" in cfg]
+    if len(names) > 1:
+        raise PlanError(f"only one study may have a cascade; found {', '.join(names)}")
+    if not names:
+        return None
+    study = names[0]
+    cfg = _at_scale(studies[study]["cascade"], scale)
+    for source, scheme in cfg["sources"].items():
+        if scheme not in schemes.get(source, {}):
+            raise PlanError(f"{study} cascade: {source} has no split scheme {scheme!r}")
+    unknown = [module for module in cfg["modules"] if module not in studies[study]["stages"]]
+    if unknown:
+        raise PlanError(f"{study} cascade: module(s) {unknown} are not stages of {study}")
+    return Cascade(
+        study, cfg["preset"], cfg["sources"], cfg["chest_fraction"], tuple(cfg["modules"])
+    )
+
+
+def _study(name: str, cfg: dict, scale: str, raw: dict, cascade: Cascade | None) -> Study:
+    stages: dict[str, Stage] = {}
+    for stage, block in cfg["stages"].items():
+        stages[stage] = _stage(name, stage, _at_scale(block, scale), raw, cascade, stages)
+    own = cascade if cascade is not None and cascade.study == name else None
+    compare = None if "compare_cams" not in cfg else _compare(name, stages, cfg["compare_cams"])
+    return Study(name, cfg["enabled"], stages, compare, own)
+
+
+def _stage(
+    study: str, name: str, cfg: dict, raw: dict, cascade: Cascade | None, earlier: dict
+) -> Stage:
+    """A stage, checked: its preset, split scheme (or cascade set), folds and init_from."""
+    where = f"training {study}/{name}"
+    presets, schemes = raw["preprocess"]["presets"], raw["split"]
+    if cfg["preset"] not in presets:
+        raise PlanError(f"{where}: unknown preset {cfg['preset']!r}")
+    if cfg["dataset"] in CASCADE_SETS:
+        _check_cascade_stage(where, study, cfg, cascade)
+    elif cfg["split"] not in schemes.get(cfg["dataset"], {}):
+        raise PlanError(f"{where}: {cfg['dataset']} has no split scheme {cfg['split']!r}")
+    columns = _columns(where, cfg, schemes)
+    init_from = cfg.get("init_from")
+    if init_from is not None and init_from not in earlier:
+        raise PlanError(f"{where}: init_from {init_from!r} is not an earlier stage of {study}")
+    recipe = {
+        "seed": raw["seed"],
+        **cfg["recipe"],
+        "study": study,
+        "stage": name,
+        "input_size": presets[cfg["preset"]]["size"],
+    }
+    evaluate = defaults("evaluate") | cfg.get("evaluate", {})
+    cam = defaults("cam") | cfg.get("cam", {})
+    return Stage(
+        study=study,
+        name=name,
+        dataset=cfg["dataset"],
+        preset=cfg["preset"],
+        split=cfg["split"],
+        columns=columns,
+        init_from=init_from,
+        init_columns={} if init_from is None else _init_columns(where, earlier[init_from], columns),
+        recipe=recipe,
+        evaluate=Evaluate(evaluate["threshold"], tuple(evaluate.get("paper", ()))),
+        cam=None if recipe.get("architecture") == "logreg" else Cam(**cam),
+    )
+
+
+def _check_cascade_stage(where: str, study: str, cfg: dict, cascade: Cascade | None) -> None:
+    """A stage on a cascade set reads it at the cascade's preset and ``heldout`` split."""
+    if cascade is None or cascade.study != study:
+        raise PlanError(f"{where}: {cfg['dataset']} needs a `cascade` block in {study}")
+    if cfg["preset"] != cascade.preset or cfg["split"] != CASCADE_SCHEME:
+        raise PlanError(
+            f"{where}: a cascade set is read at preset {cascade.preset!r} and split "
+            f"{CASCADE_SCHEME!r} (the cascade block's), not {cfg['preset']!r} / {cfg['split']!r}"
+        )
+
+
+def _columns(where: str, cfg: dict, schemes: dict) -> tuple[str, ...]:
+    """The split columns a stage trains: ("split",), or fold_<i> of its k-fold scheme."""
+    folds = cfg.get("folds")
+    if folds is None:
+        return (SPLIT,)
+    scheme: dict[str, Any] = schemes.get(cfg["dataset"], {}).get(cfg["split"], {})
+    method = scheme.get("method", "the cascade's held-out split")
+    if method != "kfold":
+        raise PlanError(
+            f"{where}: folds need a kfold scheme; {cfg['split']} is {method} (remove `folds` to "
+            f"train its `split` column)"
+        )
+    numbers = range(scheme["folds"]) if folds == "all" else folds
+    beyond = [i for i in numbers if i >= scheme["folds"]]
+    if beyond:
+        raise PlanError(
+            f"{where}: fold(s) {beyond} not in {cfg['split']} (folds 0..{scheme['folds'] - 1})"
+        )
+    return tuple(f"fold_{i}" for i in numbers)
+
+
+def _init_columns(where: str, source: Stage, columns: tuple[str, ...]) -> dict[str, str]:
+    """The model of the init_from stage that starts each column: its `split` model, else the
+    same fold."""
+    if source.columns == (SPLIT,):
+        return dict.fromkeys(columns, SPLIT)
+    for column in columns:
+        if column not in source.columns:
+            raise PlanError(
+                f"{where}: {column} starts from {source.name}'s {column}, which {source.name} "
+                f"does not train (it trains {', '.join(source.columns)})"
+            )
+    return {column: column for column in columns}
+
+
+def _compare(study: str, stages: dict[str, Stage], cfg: dict) -> CompareCams:
+    """A ``compare_cams``, checked: known stages, one label each, seeing the same images
+    (dataset, preset, split scheme) on at least one split column they all train."""
+    where, names = f"training {study}: compare_cams", cfg["stages"]
+    unknown = [s for s in names if s not in stages]
+    if unknown:
+        raise PlanError(f"{where}: unknown stage(s) {unknown}")
+    labels = cfg.get("labels") or names
+    if len(labels) != len(names):
+        raise PlanError(f"{where}: {len(labels)} labels for {len(names)} stages")
+    images = {s: (stages[s].dataset, stages[s].preset, stages[s].split) for s in names}
+    if len(set(images.values())) > 1:
+        raise PlanError(
+            f"{where}: the stages must share dataset, preset and split scheme (they have {images})"
+        )
+    shared = set.intersection(*(set(stages[s].columns) for s in names))
+    columns = tuple(c for c in stages[names[0]].columns if c in shared)
+    if not columns:
+        raise PlanError(f"{where}: {', '.join(names)} train no split column in common")
+    return CompareCams(tuple(names), tuple(labels), cfg["method"], cfg["images"], columns)

@@ -1,0 +1,376 @@
+"""cxr.plan and cxr.layout without Snakemake: loading, the paper scale, the expansion into jobs,
+the cross-checks, the arguments the rules pass, and `cxr plan`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import REPO, tiny_params
+
+from cxr.cli import main
+from cxr.layout import Layout
+from cxr.plan import Cam, Evaluate, Jobs, PlanError, load
+
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Jobs:
+    return Jobs(load(tiny_params()))
+
+
+# --- load and scale ---------------------------------------------------------------------------
+
+
+def test_load_fills_the_schema_defaults_in() -> None:
+    plan = load(tiny_params())
+    assert plan.scale == "demo"
+    assert plan.presets["tiny_eq"] == {
+        "size": 32, "steps": ["equalize", "median3", "resize"], "fit": "stretch",
+        "clahe_clip": 2.0, "clahe_tile": 8,
+    }  # fmt: skip
+    main = plan.stage("tiny_multilabel", "main")
+    assert main.evaluate == Evaluate("youden", ())  # no evaluate block: the schema's default
+    assert main.cam == Cam("auto", 4, 4, "all")  # no cam block: the schema's defaults
+    assert plan.stage("tiny_multiclass", "logreg").cam is None  # no feature map
+    assert plan.cascade.chest_fraction == 0.5
+    params = tiny_params()
+    del params["training"]["studies"]["tiny_cascade"]["cascade"]["chest_fraction"]
+    assert load(params).cascade.chest_fraction == 0.1
+
+
+def test_load_leaves_its_argument_untouched() -> None:
+    params = tiny_params()
+    before = copy.deepcopy(params)
+    load(params, "paper")
+    assert params == before
+
+
+@pytest.mark.parametrize(("scale", "models"), [("demo", 23), ("paper", 37)])
+def test_the_real_params_expand_at_both_scales(scale: str, models: int) -> None:
+    plan = load(PARAMS, scale)
+    assert plan.scale == scale
+    assert len(plan.models()) == len(plan.model_targets()) == models
+    assert len(plan.train_metric_targets()) == models
+    evaluations = plan.evaluation_targets()
+    assert sum("/evaluation/" in t and not t.endswith("/folds") for t in evaluations) == models
+    assert sum("/cam/" in t for t in evaluations) == models - 1  # logistic regression: no CAM
+    assert sum(t.endswith("/folds") for t in evaluations) == 2  # Models B and C
+    assert len(plan.compare_targets()) == (3 if scale == "demo" else 10)  # JSRT's folds
+    assert len(plan.preprocessed_targets()) == 14  # preprocess.build
+    assert len(plan.leakage_targets()) == 9  # every split scheme (the cascade sets: below)
+    assert len(plan.cascade_targets()) == 4
+    assert sum(len(s.stages) for s in plan.trained) == 19  # one track-init marker each
+
+
+def test_paper_merges_each_stage_and_cascade_paper_block_key_by_key() -> None:
+    demo, paper = load(PARAMS), load(PARAMS, "paper")
+    assert load({**PARAMS, "scale": "paper"}).scale == "paper"  # the file's own scale
+    a, b = (plan.stage("seed001_multilabel", "densenet121") for plan in (demo, paper))
+    assert (a.preset, b.preset) == ("plain_64", "plain_400")
+    assert (a.recipe["epochs"], b.recipe["epochs"]) == (3, 80)
+    assert (a.recipe["init"], b.recipe["init"]) == ("auto", "imagenet")
+    assert a.recipe["augment"] == b.recipe["augment"]  # a recipe key the paper block leaves
+    assert (a.recipe["input_size"], b.recipe["input_size"]) == (64, 400)
+    assert (a.cam.max_images, b.cam.max_images) == (64, "all")
+    c = paper.stage("seed000_multistage", "model_c")
+    assert c.columns == tuple(f"fold_{i}" for i in range(10))  # folds: all
+    assert (demo.cascade.preset, paper.cascade.preset) == ("plain_64", "plain_224")
+    tiny = load(tiny_params(), "paper").stage("tiny_transfer", "model_a")
+    assert tiny.recipe["epochs"] == 2
+
+
+def test_tiny_params_expand_into_the_workflow_jobs(tiny: Jobs) -> None:
+    plan = tiny.plan
+    assert [s.name for s in plan.trained] == [
+        "tiny_multilabel", "tiny_transfer", "tiny_multiclass", "tiny_cascade",
+    ]  # fmt: skip
+    assert len(plan.models()) == 13
+    assert plan.stage("tiny_transfer", "model_c").init_columns == dict.fromkeys(
+        ("fold_0", "fold_1", "fold_2"), "split"
+    )
+    assert plan.compare_targets() == [
+        f"results/cam_compare/tiny_transfer/model_b_vs_model_c/fold_{i}.png" for i in range(3)
+    ]
+    assert plan.cascade_targets() == [
+        "results/evaluation/tiny_cascade/end_to_end",
+        "results/metrics/splits/cascade_xray/heldout.json",
+        "results/metrics/splits/cascade_type/heldout.json",
+        "results/metrics/splits/cascade_chest/heldout.json",
+    ]
+    assert plan.report_studies() == {
+        "tiny_multilabel": ["main"],
+        "tiny_transfer": ["model_a", "model_b", "model_c"],
+        "tiny_multiclass": ["smallcnn", "logreg"],
+        "tiny_cascade": ["module_i", "module_ii", "module_iii"],
+    }
+
+
+def test_a_study_on_a_disabled_dataset_is_not_trained() -> None:
+    params = tiny_params()
+    params["datasets"]["mura"]["enabled"] = False  # a source of the cascade
+    params["training"]["studies"]["tiny_transfer"]["enabled"] = False
+    plan = load(params)
+    assert [s.name for s in plan.trained] == ["tiny_multilabel", "tiny_multiclass"]
+    assert "mura" not in plan.enabled
+    assert plan.cascade_targets() == []
+    assert "cascade_xray" not in plan.report_sources()
+
+
+# --- cross-checks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"init_from": "model_c"}, "init_from 'model_c' is not an earlier stage of tiny_transfer"),
+        ({"folds": [0, 5]}, "fold(s) [5] not in cv3 (folds 0..2)"),
+        ({"split": "random"}, "jsrt has no split scheme 'random'"),
+        ({"preset": "huge"}, "unknown preset 'huge'"),
+        (
+            {"dataset": "nih", "split": "official"},
+            "folds need a kfold scheme; official is official",
+        ),
+        ({"dataset": "cascade_xray"}, "cascade_xray needs a `cascade` block in tiny_transfer"),
+    ],
+)
+def test_a_bad_stage_is_named(edit: dict, message: str) -> None:
+    params = tiny_params()
+    params["training"]["studies"]["tiny_transfer"]["stages"]["model_c"].update(edit)
+    with pytest.raises(PlanError, match="training tiny_transfer/model_c: ") as err:
+        load(params)
+    assert message in str(err.value)
+
+
+def test_a_fold_without_its_init_fold_is_named() -> None:
+    params = tiny_params()
+    stages = params["training"]["studies"]["tiny_transfer"]["stages"]
+    stages["model_c"]["init_from"] = "model_b"
+    stages["model_b"]["folds"] = [0, 1]
+    with pytest.raises(PlanError, match="training tiny_transfer/model_c: fold_2 starts from "):
+        load(params)
+
+
+def test_a_cascade_stage_off_the_cascade_preset_is_named() -> None:
+    params = tiny_params()
+    params["training"]["studies"]["tiny_cascade"]["stages"]["module_ii"]["preset"] = "tiny_pad"
+    with pytest.raises(PlanError, match="training tiny_cascade/module_ii: a cascade set is read"):
+        load(params)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"sources": {"nih": "official", "mura": "random"}}, "mura has no split scheme 'random'"),
+        ({"modules": ["module_i", "module_ii", "model_x"]}, "module(s) ['model_x'] are not"),
+    ],
+)
+def test_a_bad_cascade_is_named(edit: dict, message: str) -> None:
+    params = tiny_params()
+    params["training"]["studies"]["tiny_cascade"]["cascade"].update(edit)
+    with pytest.raises(PlanError, match="tiny_cascade cascade: ") as err:
+        load(params)
+    assert message in str(err.value)
+
+
+def test_only_one_study_may_have_a_cascade() -> None:
+    params = tiny_params()
+    studies = params["training"]["studies"]
+    studies["tiny_transfer"]["cascade"] = studies["tiny_cascade"]["cascade"]
+    with pytest.raises(PlanError, match="found tiny_transfer, tiny_cascade"):
+        load(params)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"stages": ["model_b", "model_x"]}, "unknown stage(s) ['model_x']"),
+        ({"labels": ["B"]}, "1 labels for 2 stages"),
+        ({"stages": ["model_a", "model_c"]}, "must share dataset, preset and split scheme"),
+    ],
+)
+def test_a_bad_compare_cams_is_named(edit: dict, message: str) -> None:
+    params = tiny_params()
+    params["training"]["studies"]["tiny_transfer"]["compare_cams"].update(edit)
+    with pytest.raises(PlanError, match="training tiny_transfer: compare_cams: ") as err:
+        load(params)
+    assert message in str(err.value)
+
+
+def test_compared_stages_without_a_common_fold_are_named() -> None:
+    params = tiny_params()
+    stages = params["training"]["studies"]["tiny_transfer"]["stages"]
+    stages["model_b"]["folds"], stages["model_c"]["folds"] = [0], [1]
+    with pytest.raises(PlanError, match="model_b, model_c train no split column in common"):
+        load(params)
+
+
+def test_a_schema_error_names_where_it_is() -> None:
+    params = tiny_params()
+    params["training"]["studies"]["tiny_transfer"]["stages"]["model_c"]["recipe"]["lr"] = -1
+    with pytest.raises(PlanError, match="tiny_transfer/stages/model_c/recipe/lr: -1 is less"):
+        load(params)
+    with pytest.raises(PlanError, match="scale: 'huge' is not one of"):
+        load(tiny_params(), "huge")
+
+
+def test_a_job_outside_the_plan_is_named(tiny: Jobs) -> None:
+    with pytest.raises(PlanError, match="no training stage tiny_transfer/model_x in params"):
+        tiny.train_inputs("tiny_transfer", "model_x", "split")
+    with pytest.raises(PlanError, match="training tiny_transfer/model_c does not train split"):
+        tiny.train_inputs("tiny_transfer", "model_c", "split")
+    with pytest.raises(PlanError, match="tiny_transfer/model_a trains no folds"):
+        tiny.fold_evaluations("tiny_transfer", "model_a")
+    with pytest.raises(PlanError, match="tiny_transfer has no compare_cams of a_vs_b"):
+        tiny.compare_args("tiny_transfer", "a_vs_b", "fold_0")
+
+
+# --- what the rules pass ------------------------------------------------------------------------
+
+
+def test_the_recipe_json_is_what_cxr_train_gets(tiny: Jobs) -> None:
+    assert tiny.recipe_json("tiny_transfer", "model_c") == (
+        '{"architecture": "smallcnn_v1", "batch_size": 16, "epochs": 1, "input_size": 32, '
+        '"loss": "weighted_bce", "positive": "Nodule", "seed": 7, "stage": "model_c", '
+        '"study": "tiny_transfer", "task": "binary"}'
+    )
+
+
+def test_the_training_job_inputs_and_arguments(tiny: Jobs) -> None:
+    assert tiny.train_inputs("tiny_transfer", "model_c", "fold_1") == {
+        "data": "results/preprocessed/jsrt/tiny_eq",
+        "split": "results/splits/jsrt/cv3.parquet",
+        "leakage": "results/metrics/splits/jsrt/cv3.json",
+        "tracking": "results/tracking/tiny_transfer/model_c.json",
+        "init": "results/models/tiny_transfer/model_a/split",
+    }
+    assert tiny.init_arg("tiny_transfer", "model_c", "fold_1") == (
+        "--init results/models/tiny_transfer/model_a/split/model.pt"
+    )
+    assert tiny.init_arg("tiny_transfer", "model_a", "split") == ""
+    assert tiny.parent_stage_arg("tiny_transfer", "model_c") == "--stage model_c"
+    assert tiny.parent_stage_arg("tiny_transfer", "model_a") == ""
+    assert tiny.data_version_arg("tiny_transfer", "model_c") == ""  # no DVC pointer
+
+
+def test_the_evaluation_and_cam_arguments(tiny: Jobs) -> None:
+    assert tiny.evaluate_args("tiny_transfer", "model_a") == "--threshold youden"
+    assert tiny.evaluate_args("tiny_cascade", "module_iii") == "--threshold youden --paper seed002"
+    assert tiny.cam_args("tiny_cascade", "module_iii", "split") == (
+        "--method auto --top-k 2 --figure-images 2 --split-column split"
+    )
+    assert tiny.fold_metric_files("tiny_transfer", "model_b") == " ".join(
+        f"results/evaluation/tiny_transfer/model_b/fold_{i}/metrics.json" for i in range(3)
+    )
+    assert tiny.compare_args("tiny_transfer", "model_b_vs_model_c", "fold_0") == (
+        "--model results/models/tiny_transfer/model_b/fold_0 --label model_b"
+        " --model results/models/tiny_transfer/model_c/fold_0 --label model_c"
+        " --method auto --images 2"
+    )
+    seed001 = Jobs(load(PARAMS))
+    assert seed001.cam_args("seed001_multilabel", "resnet50", "split") == (
+        "--method gradcam --top-k 4 --figure-images 4 --split-column split --max-images 64"
+    )
+
+
+def test_the_cascade_and_report_arguments(tiny: Jobs) -> None:
+    assert tiny.cascade_source_args().startswith(
+        "--source not_xray results/preprocessed/not_xray/tiny_eq "
+        "results/splits/not_xray/random_70_20_10.parquet --source xray_types "
+    )
+    folders, splits, report = tiny.cascade_outputs()
+    assert folders["heldout"] == "results/preprocessed/cascade_heldout/tiny_eq"
+    assert splits["chest_split"] == "results/splits/cascade_chest/heldout.parquet"
+    assert report == "results/metrics/cascade/tiny_eq.json"
+    assert tiny.cascade_modules()[2] == "results/models/tiny_cascade/module_iii/split"
+    assert json.loads(tiny.report_sources_json())["cascade_heldout"] == "synthetic"
+    assert list(json.loads(tiny.report_studies_json())) == list(tiny.plan.report_studies())
+
+
+def test_a_real_dataset_is_read_from_its_root_and_versioned_by_its_pointer(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = tiny_params()
+    params["datasets"]["jsrt"] |= {"source": "real", "root": "data/raw/jsrt/"}
+    jobs = Jobs(load(params))
+    monkeypatch.chdir(tmp_path)
+    assert jobs.dataset_inputs("jsrt") == ["data/raw/jsrt/"]
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "data/raw/jsrt.dvc").write_text("outs:\n- md5: abc.dir\n  path: jsrt\n")
+    assert jobs.dataset_inputs("jsrt") == ["data/raw/jsrt/", "data/raw/jsrt.dvc"]
+    assert jobs.data_version_arg("tiny_transfer", "model_b") == "--data-version abc.dir"
+    assert jobs.plan.report_sources()["jsrt"] == "real"
+
+
+# --- layout -----------------------------------------------------------------------------------
+
+
+def test_the_layout_gives_the_rules_patterns() -> None:
+    layout = Layout()
+    assert (
+        layout.model("{study}", "{stage}", "{column}") == "results/models/{study}/{stage}/{column}"
+    )
+    assert layout.preprocessed("{dataset}", "{preset}") == "results/preprocessed/{dataset}/{preset}"
+    assert layout.fold_summary("{study}", "{stage}") == "results/evaluation/{study}/{stage}/folds"
+    assert layout.cam_compare("s", "a_vs_b", "fold_0") == "results/cam_compare/s/a_vs_b/fold_0.png"
+    assert layout.predictions("s", "t", "split", "val") == (
+        "results/models/s/t/split/predictions/val.parquet"
+    )
+    assert (
+        layout.log("train", "{study}/{stage}/{column}") == "logs/train/{study}/{stage}/{column}.log"
+    )
+    assert layout.benchmark("preprocess", "{dataset}_{preset}") == (
+        "logs/preprocess/{dataset}_{preset}.benchmark.tsv"
+    )
+    assert layout.log("report") == "logs/report.log"
+    assert layout.benchmark("cascade_sets") == "logs/cascade_sets.benchmark.tsv"
+    assert Layout.pointer("data/raw/nih/") == "data/raw/nih.dvc"
+    moved = Layout(data="/d", results="/r", logs="/l")
+    assert moved.cascade_summary("s") == "/r/metrics/train/s/end_to_end.json"
+    assert (moved.synthetic("nih"), moved.log("gallery")) == ("/d/synthetic/nih", "/l/gallery.log")
+
+
+def test_plan_and_layout_import_nothing_heavy() -> None:
+    code = "import sys, cxr.plan; print(sorted({'torch', 'pandas', 'mlflow'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --- cxr plan -----------------------------------------------------------------------------------
+
+
+def test_cxr_plan_prints_the_resolved_plan(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(tiny_params()))
+    assert main(["plan", "--params", str(params)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Scale demo, seed 7.")
+    assert "Study tiny_transfer: trained" in text
+    assert (
+        "  model_c: jsrt / tiny_eq (32 px) / cv3 -> folds 0-2, from model_a's split model" in text
+    )
+    assert "    cam      none (logistic regression has no feature map)" in text
+    assert "  compare_cams model_b vs model_c on folds 0-2 (auto, 2 images each)" in text
+    assert all(len(line) <= 100 for line in text.splitlines())
+
+    assert main(["plan", "--params", str(params), "--scale", "paper", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["scale"] == "paper"
+    model_a = plan["studies"]["tiny_transfer"]["stages"]["model_a"]
+    assert model_a["recipe"]["epochs"] == 2
+    assert model_a["columns"] == ["split"]
+    assert plan["studies"]["tiny_cascade"]["trained"] is True
+
+
+def test_cxr_plan_names_what_is_wrong(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+    params = tmp_path / "params.yaml"
+    bad = tiny_params()
+    bad["training"]["studies"]["tiny_transfer"]["stages"]["model_c"]["init_from"] = "model_x"
+    params.write_text(yaml.safe_dump(bad))
+    assert main(["plan", "--params", str(params)]) == 1
+    assert "training tiny_transfer/model_c: init_from 'model_x'" in caplog.text
