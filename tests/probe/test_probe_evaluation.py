@@ -214,13 +214,13 @@ EVALUATE = [
     Case(
         "evaluate-val-is-the-test-file",
         evaluate(preds(ML), NIH, "--val-predictions", preds(ML)),
-        message=r"test\.parquet: 23 of its image\(s\) are also in .*test\.parquet \(e\.g\. .*\): "
+        message=r"test\.parquet: \d+ of its image\(s\) are also in .*test\.parquet \(e\.g\. .*\): "
         r"thresholds must be chosen on validation images",
     ),
     Case(
         "evaluate-val-is-the-test-file-with-split",
         evaluate(preds(ML), NIH, "--val-predictions", preds(ML), "--split", NIH_SPLIT),
-        message=r"test\.parquet: no image to evaluate: none of its 23 image\(s\) lies in "
+        message=r"test\.parquet: no image to evaluate: none of its \d+ image\(s\) lies in "
         r".*split == val",
     ),
     Case(
@@ -287,7 +287,7 @@ EVALUATE = [
     Case(
         "evaluate-predictions-of-another-side",
         evaluate(val_preds(ML), NIH, "--split", NIH_SPLIT),
-        message=r"val\.parquet: no image to evaluate: none of its 17 image\(s\) lies in "
+        message=r"val\.parquet: no image to evaluate: none of its \d+ image\(s\) lies in "
         r".*split == test",
     ),
     Case(
@@ -303,7 +303,7 @@ EVALUATE = [
             table("ours.csv", preds(ML), as_csv),
             table("unknown.parquet", NIH, unknown_findings),
         ),
-        message=r"ours\.csv: no image to evaluate: none of the 23 image\(s\) in source_split == "
+        message=r"ours\.csv: no image to evaluate: none of the \d+ image\(s\) in source_split == "
         r"test has a known label",
     ),
     Case(
@@ -459,7 +459,7 @@ EVALUATE = [
         evaluate("ours.csv", NIH, "--source-split", "test"),
         setup=table("ours.csv", preds(ML), as_csv),
         rc=0,
-        message=r"macro AUROC .* over 23 image\(s\)",
+        message=r"macro AUROC .* over \d+ image\(s\)",
         changes=OUT,
     ),
 ]

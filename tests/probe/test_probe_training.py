@@ -28,6 +28,8 @@ NIH_SPLIT = "results/splits/nih/official.parquet"
 COVID = "results/preprocessed/covid_radiography/tiny_eq"
 COVID_SPLIT = "results/splits/covid_radiography/random_80_10_10.parquet"
 JSRT_SPLIT = "results/splits/jsrt/cv3.parquet"
+MODEL = "results/models/tiny_multilabel/main/split"
+CASCADE = "results/models/tiny_cascade"
 SMALLCNN_PT = "results/models/tiny_transfer/model_a/split/model.pt"
 LOGREG_PT = "results/models/tiny_multiclass/logreg/split/model.pt"
 #: A recipe that trains in seconds on COVID (a new study: its artifacts stay in the copy).
@@ -87,6 +89,16 @@ def unknown(column: str, side: str | None = None) -> Change:
         rows = (sides == side).to_numpy() if side else slice(None)
         columns = [c for c in index if c.startswith("finding_")] if column == "findings" else column
         index.loc[rows, columns] = None if column == "label" else np.nan
+        return index
+
+    return change
+
+
+def negative_on_train(column: str) -> Change:
+    """Make ``column`` negative on the training side (known, but one class only)."""
+
+    def change(index: pd.DataFrame, sides: pd.Series) -> pd.DataFrame:
+        index.loc[(sides == "train").to_numpy(), column] = 0.0
         return index
 
     return change
@@ -217,8 +229,14 @@ LABELS = [
     Case(
         "train-binary-labels-all-unknown",
         train(cfg=NIH_BINARY, data="labels", split=NIH_SPLIT),
-        message=UNLEARNABLE + r"no known label for Nodule among the 40 training image",
+        message=UNLEARNABLE + r"no known label for Nodule among the \d+ training image",
         setup=labels(unknown("finding_Nodule")),
+    ),
+    Case(
+        "train-binary-one-class-on-train",
+        train(cfg=NIH_BINARY, data="labels", split=NIH_SPLIT),
+        message=UNLEARNABLE + r"no output can be learned \(Nodule: only negative training labels",
+        setup=labels(negative_on_train("finding_Nodule")),
     ),
     Case(
         "train-multilabel-one-finding-unknown-on-train",
@@ -235,7 +253,7 @@ LABELS = [
     Case(
         "train-validation-labels-all-unknown",
         train(cfg=NIH_MULTILABEL, data="labels", split=NIH_SPLIT),
-        message=r"none of the 17 validation image\(s\) has a known label",
+        message=r"none of the \d+ validation image\(s\) has a known label",
         setup=labels(unknown("findings", "val")),
     ),
     Case(
@@ -401,9 +419,17 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize(
     "argv",
-    [train(), ("track-init", "--study", "a", "--out", "t.json")],
-    ids=["train", "track-init"],
-)
+    [
+        train(),
+        ("track-init", "--study", "a", "--out", "t.json"),
+        ("evaluate", "--predictions", f"{MODEL}/predictions/test.parquet", "--labels",
+         "results/preprocessed/nih/tiny_eq/index.parquet", "--model", MODEL, "--out", "e"),
+        ("cascade-evaluate", "--heldout", "results/preprocessed/cascade_heldout/tiny_eq",
+         "--modules", *(f"{CASCADE}/module_{m}/split" for m in ("i", "ii", "iii")),
+         "--out", "c"),
+    ],
+    ids=["train", "track-init", "evaluate", "cascade-evaluate"],
+)  # fmt: skip
 def test_an_unreachable_tracking_server_fails_in_seconds(
     world: Path,
     argv: tuple[str, ...],
@@ -417,7 +443,7 @@ def test_an_unreachable_tracking_server_fails_in_seconds(
     assert time.monotonic() - started < 10
     (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert error.startswith(f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) is not reachable")
-    assert not (world / "out").exists() and not (world / "t.json").exists()
+    assert not any((world / name).exists() for name in ("out", "t.json", "e", "c"))
 
 
 def test_a_run_left_running_by_a_killed_job_is_marked_killed_by_its_successor(

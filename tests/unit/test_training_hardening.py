@@ -81,14 +81,18 @@ def relabelled(folder: Path, column: str, value: float, side: str) -> Path:
     return folder
 
 
-def test_a_finding_with_one_class_on_the_training_side_is_warned_about(
+def test_a_finding_with_one_class_on_the_training_side_is_warned_about_and_recorded(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     data = relabelled(write_data(tmp_path / "data", 20), "finding_Nodule", 0.0, "train")
+    split = data.parent / "split.parquet"
     with caplog.at_level(logging.WARNING):
-        task = load_task(data, data.parent / "split.parquet", "split", recipe(findings=["Nodule"]))
-    assert task.outputs == ("Nodule",)
+        task = load_task(data, split, "split", recipe(findings=["Nodule", "Mass"]))
+    assert task.outputs == ("Nodule", "Mass")
     assert "Nodule has only negative training labels (12): it cannot be learned" in caplog.text
+    assert list(task.weak_outputs) == ["Nodule"]  # run.json records it
+    with pytest.raises(ValueError, match=r"no output can be learned \(Nodule: only negative"):
+        load_task(data, split, "split", recipe(findings=["Nodule"]))  # nothing else to learn
 
 
 def test_a_finding_unknown_on_the_training_side_is_refused(tmp_path: Path) -> None:

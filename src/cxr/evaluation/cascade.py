@@ -298,6 +298,7 @@ def evaluate_cascade(
     metrics, to ``summary``); return its metrics."""
     index, images = read_heldout(heldout)
     folders = (module_i, module_ii, module_iii)
+    tracking.check_store()  # an unreachable server fails now, not after the work
     modules = tuple(load_model(m, torch.device("cpu")) for m in folders)
     check_modules(folders, modules, heldout, index, images)
     evaluation = Path(chest_evaluation) if chest_evaluation else None

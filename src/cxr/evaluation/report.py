@@ -127,6 +127,8 @@ def evaluate(
     source = origin(Path(predictions), val_predictions and Path(val_predictions), model)
     if model is not None and run_id is None:
         run_id = source["run_id"]
+    if run_id:
+        tracking.check_store()  # an unreachable server fails now, not after the work
     where = {"split": split, "split_column": split_column, "id_column": id_column}
     where |= {"allow_partial": allow_partial}
     cohort = align(predictions, labels, task=task, side=side, source_split=source_split, **where)

@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +52,9 @@ class TaskData:
     sides: dict[str, np.ndarray]  # tensor rows of train, val and test
     mean: float  # the dataset's pixel mean and std in [0, 1] (stats.json)
     std: float
+    #: Outputs trained although they cannot be learned or validated well (one class only),
+    #: each with the reason; recorded in run.json.
+    weak_outputs: dict[str, str] = field(default_factory=dict)
 
 
 def load_task(data: str | Path, split: str | Path, column: str, recipe: Recipe) -> TaskData:
@@ -71,7 +74,7 @@ def load_task(data: str | Path, split: str | Path, column: str, recipe: Recipe) 
     mean, std = _stats(data, recipe)
     sides = _sides(index["image_id"], split, column)
     where = f"{data} with {split} column {column}"
-    _check_labels(targets, outputs, sides, where, multiclass=recipe.task == "multiclass")
+    weak = _check_labels(targets, outputs, sides, where, multiclass=recipe.task == "multiclass")
     return TaskData(
         images=images,
         image_ids=index["image_id"].astype(str).to_numpy(),
@@ -81,6 +84,7 @@ def load_task(data: str | Path, split: str | Path, column: str, recipe: Recipe) 
         sides=sides,
         mean=mean,
         std=std,
+        weak_outputs=weak,
     )
 
 
@@ -123,8 +127,9 @@ def _check_labels(
     sides: dict[str, np.ndarray],
     where: str,
     multiclass: bool,
-) -> None:
-    """Refuse outputs that cannot be learned or validated; warn about weak ones."""
+) -> dict[str, str]:
+    """Refuse outputs that cannot be learned or validated, and a task none of whose outputs
+    can be learned; warn about (and return) the weak ones with the reason."""
     known = ~np.isnan(targets)
     if multiclass:  # a row's label is known or not; an output is a class
         known = np.repeat(known[:, :1], targets.shape[1], axis=1)
@@ -140,21 +145,25 @@ def _check_labels(
             f"{where}: none of the {len(val)} validation image(s) has a known label, so no "
             "validation loss can choose the kept epoch; use a split with labelled validation images"
         )
+    weak: dict[str, str] = {}
     for k, name in enumerate(outputs):
         labels = targets[train, k][known[train, k]]
         if multiclass and not labels.any():
-            log.warning("%s: class %s has no training image: it cannot be learned", where, name)
+            weak[name] = "no training image: it cannot be learned"
         elif not multiclass and len(np.unique(labels)) < 2:
             only = "positive" if labels[0] == 1 else "negative"
-            log.warning(
-                "%s: %s has only %s training labels (%d): it cannot be learned",
-                where,
-                name,
-                only,
-                len(labels),
-            )
-        if not known[val, k].any():
-            log.warning("%s: %s has no known label on the validation side", where, name)
+            weak[name] = f"only {only} training labels ({len(labels)}): it cannot be learned"
+        elif not known[val, k].any():
+            weak[name] = "no known label on the validation side"
+    unlearnable = [n for n, why in weak.items() if "cannot be learned" in why]
+    if len(unlearnable) == len(outputs):
+        raise ValueError(
+            f"{where}: no output can be learned ({'; '.join(f'{n}: {weak[n]}' for n in outputs)}"
+            "); use a split whose training side holds both classes"
+        )
+    for name, why in weak.items():
+        log.warning("%s: %s has %s", where, name, why)
+    return weak
 
 
 def _targets(

@@ -178,6 +178,7 @@ def train(
             "device": str(device),
             "git_commit": git_commit(),
             "features_cached": trainer.head is not None,
+            "weak_outputs": task.weak_outputs,
             "timings": {
                 "setup_s": set_up - started,
                 "training_s": state.seconds,
