@@ -146,16 +146,18 @@ def _check_labels(
             "validation loss can choose the kept epoch; use a split with labelled validation images"
         )
     weak: dict[str, str] = {}
+    unlearnable: list[str] = []
     for k, name in enumerate(outputs):
         labels = targets[train, k][known[train, k]]
         if multiclass and not labels.any():
             weak[name] = "no training image: it cannot be learned"
+            unlearnable.append(name)
         elif not multiclass and len(np.unique(labels)) < 2:
             only = "positive" if labels[0] == 1 else "negative"
             weak[name] = f"only {only} training labels ({len(labels)}): it cannot be learned"
+            unlearnable.append(name)
         elif not known[val, k].any():
             weak[name] = "no known label on the validation side"
-    unlearnable = [n for n, why in weak.items() if "cannot be learned" in why]
     if len(unlearnable) == len(outputs):
         raise ValueError(
             f"{where}: no output can be learned ({'; '.join(f'{n}: {weak[n]}' for n in outputs)}"
