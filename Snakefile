@@ -11,12 +11,13 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/ingest.smk"
-include: "workflow/rules/preprocess.smk"
-include: "workflow/rules/split.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/splits.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/explanation.smk"
 include: "workflow/rules/cascade.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/reporting.smk"
 
 
 rule all:

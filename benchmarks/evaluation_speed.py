@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr.datasets import NIH_FINDINGS
+from cxr.core.datasets import NIH_FINDINGS
+from cxr.data.index import build_index, finding_column
 from cxr.evaluation import evaluate
-from cxr.index import build_index, finding_column
 
 
 def main(out: Path) -> None:

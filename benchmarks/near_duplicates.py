@@ -1,4 +1,4 @@
-"""Calibration and scale of `cxr.near_duplicates` (near-duplicate grouping without patient ids).
+"""Calibration and scale of `cxr.splits.near_duplicates` (grouping without patient ids).
 
 1. Real radiographs: the 51 NIH images beside the checkout (shared/real/nih, 51 patients), each
    with 7 copies made at source resolution (6 with 1-4 random perturbations, 1 with all of
@@ -33,10 +33,10 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from cxr import near_duplicates as nd
-from cxr.decode import read_gray
+from cxr.data.decode import read_gray
+from cxr.data.transforms import Preset, resize
+from cxr.splits import near_duplicates as nd
 from cxr.synth import covid_radiography, nih
-from cxr.transforms import Preset, resize
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real" / "nih"
 OUT = Path(__file__).resolve().parent / "out"

@@ -33,7 +33,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from cxr.datasets import NIH_FINDINGS
+from cxr.core.datasets import NIH_FINDINGS
 from cxr.ingest.nih import NO_FINDING, V2020_CSV
 from cxr.synth import nih
 

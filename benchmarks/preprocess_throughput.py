@@ -32,13 +32,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from cxr.decode import read_gray
-from cxr.index import write_index
+from cxr.data.decode import read_gray
+from cxr.data.index import write_index
+from cxr.data.preprocess import preprocess
+from cxr.data.transforms import Preset
 from cxr.ingest import ingest
-from cxr.preprocess import preprocess
 from cxr.synth import synthesize
 from cxr.training.data import TensorBatches
-from cxr.transforms import Preset
 
 SEED000 = Preset(size=224, steps=("equalize", "median3", "resize"))
 

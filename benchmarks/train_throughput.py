@@ -8,7 +8,7 @@ For each architecture and input size, the engine's own epoch loop (``Trainer._tr
     branch (the one a frozen backbone uses for its cached features), handed the full model, so
     both sides run the same step code and differ only in where the batches come from;
 (b) ``real``: the input pipeline exactly as the engine uses it: uint8 ``images.npy`` in a temp
-    folder, memory-mapped (``cxr.preprocess.load_tensor``) -> ``TensorBatches`` -> ``Prefetcher``
+    folder, memory-mapped (``load_tensor``) -> ``TensorBatches`` -> ``Prefetcher``
     (a background thread) -> normalisation and augmentation from ``cxr.training.augment`` on the
     training device (``Trainer._inputs``);
 (c) ``real_noaug``: (b) without augmentation, to separate loading + normalisation from the warp.
@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cxr.preprocess import TENSOR_FILE, load_tensor
+from cxr.data.preprocess import TENSOR_FILE, load_tensor
 from cxr.training import augment
 from cxr.training.augment import Augment
 from cxr.training.data import TaskData, TensorBatches

@@ -17,8 +17,8 @@ from functools import partial
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
-from cxr.atomic import check_replaceable, invocation
-from cxr.datasets import DATASETS
+from cxr.core.atomic import check_replaceable, invocation
+from cxr.core.datasets import DATASETS
 
 log = logging.getLogger("cxr")
 T = TypeVar("T")
@@ -130,7 +130,7 @@ def _ingest(args: argparse.Namespace) -> None:
 
 
 def _gallery(args: argparse.Namespace) -> None:
-    from cxr.gallery import render_gallery
+    from cxr.data.gallery import render_gallery
 
     panels = [
         _settings(args.parser, "--panel", partial(_panel, name, index, root))
@@ -141,14 +141,14 @@ def _gallery(args: argparse.Namespace) -> None:
 
 
 def _panel(name: str, index: str, root: str) -> object:
-    from cxr.gallery import Panel
+    from cxr.data.gallery import Panel
 
     return Panel(name, existing_file(index), existing_folder(root))
 
 
 def _preprocess(args: argparse.Namespace) -> None:
-    from cxr.preprocess import preprocess
-    from cxr.transforms import Preset
+    from cxr.data.preprocess import preprocess
+    from cxr.data.transforms import Preset
 
     preset = _settings(args.parser, "--preset-json", lambda: Preset.from_dict(args.preset_json))
     stats = preprocess(args.index, args.root, preset, args.out, workers=args.workers)
@@ -164,8 +164,8 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _split(args: argparse.Namespace) -> None:
-    from cxr.split_io import write_splits
-    from cxr.splits import Scheme
+    from cxr.splits.assign import Scheme
+    from cxr.splits.files import write_splits
 
     scheme = _settings(
         args.parser, "--scheme-json", lambda: Scheme.from_dict(args.scheme_json, seed=args.seed)
@@ -175,7 +175,7 @@ def _split(args: argparse.Namespace) -> None:
 
 
 def _check_leakage(args: argparse.Namespace) -> None:
-    from cxr.split_io import check_split_file
+    from cxr.splits.files import check_split_file
 
     report = check_split_file(args.split, args.data, args.out)
     log.info(
@@ -184,7 +184,7 @@ def _check_leakage(args: argparse.Namespace) -> None:
 
 
 def _duplicates(args: argparse.Namespace) -> None:
-    from cxr.split_io import write_duplicates
+    from cxr.splits.files import write_duplicates
 
     table = write_duplicates(args.data, args.out)
     log.info(
@@ -194,7 +194,7 @@ def _duplicates(args: argparse.Namespace) -> None:
 
 
 def _cascade_sets(args: argparse.Namespace) -> None:
-    from cxr.cascade_sets import Source, build_cascade_sets, check_sources
+    from cxr.cascade.sets import Source, build_cascade_sets, check_sources
 
     sources = [Source(name, Path(data), Path(split)) for name, data, split in args.source]
     check_sources(sources, args.preset)
@@ -208,7 +208,7 @@ def _cascade_sets(args: argparse.Namespace) -> None:
 
 
 def _cascade_evaluate(args: argparse.Namespace) -> None:
-    from cxr.evaluation.cascade import evaluate_cascade
+    from cxr.cascade.evaluate import evaluate_cascade
 
     metrics = evaluate_cascade(
         args.heldout,
@@ -304,7 +304,7 @@ def _cam_compare(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from cxr.gpus import claim_gpu
+    from cxr.core.gpus import claim_gpu
     from cxr.training.engine import train
     from cxr.training.recipe import Recipe
 
@@ -332,7 +332,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _track_init(args: argparse.Namespace) -> None:
-    from cxr.atomic import atomic_path
+    from cxr.core.atomic import atomic_path
     from cxr.tracking import check_name, prepare_store
 
     for flag, what, names in (("--study", "study", args.study), ("--stage", "stage", args.stage)):

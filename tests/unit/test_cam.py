@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from cxr.data.index import build_index
+from cxr.data.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
 from cxr.explanation import cam
 from cxr.explanation.figures import Panel, grid
 from cxr.explanation.heatmaps import Explainer, LogitTarget, heatmaps, normalise, top_k
@@ -30,8 +32,6 @@ from cxr.explanation.localisation import (
     score_boxes,
 )
 from cxr.explanation.run import _with_truth, truth_outputs
-from cxr.index import build_index
-from cxr.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
 from cxr.training.models import ModelSpec, PooledCNN, build_model, feature_layer
 
 # -- a GAP model that learns to find a bright blob ---------------------------------------------

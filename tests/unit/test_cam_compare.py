@@ -14,12 +14,12 @@ from PIL import Image
 from test_cam import write_folder
 
 from cxr import cli
+from cxr.data.index import build_index
+from cxr.data.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
 from cxr.explanation import compare
 from cxr.explanation.compare import compare_cams
 from cxr.explanation.heatmaps import Explainer
 from cxr.explanation.inputs import load_model
-from cxr.index import build_index
-from cxr.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
 
 SIDE, DPI = 32, 110  # grid(): 2.9 x 3.0 inches per panel at 110 dpi
 

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from cxr.cascade_sets import SETS, Source, build_cascade_sets
-from cxr.evaluation.cascade import accuracy_table, probabilities, run_cascade
+from cxr.cascade.evaluate import accuracy_table, probabilities, run_cascade
+from cxr.cascade.sets import SETS, Source, build_cascade_sets
+from cxr.data.index import build_index, finding_column
+from cxr.data.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
 from cxr.explanation.inputs import TrainedModel
-from cxr.index import build_index, finding_column
-from cxr.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
-from cxr.split_io import check_split_file
+from cxr.splits.files import check_split_file
 from cxr.training.models import ModelSpec
 
 SIZE = 32

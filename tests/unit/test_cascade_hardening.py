@@ -13,11 +13,11 @@ import torch
 from test_cam import write_folder
 from test_cascade import sources  # noqa: F401 (a fixture)
 
-from cxr.cascade_sets import SOURCES, Source, build_cascade_sets, check_sources
-from cxr.evaluation.cascade import chest_thresholds
+from cxr.cascade.evaluate import chest_thresholds
+from cxr.cascade.sets import SOURCES, Source, build_cascade_sets, check_sources
+from cxr.data.index import build_index
+from cxr.data.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
 from cxr.explanation.inputs import check_trained_on, load_model
-from cxr.index import build_index
-from cxr.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
 from cxr.training.checkpoint import file_digest
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxr.atomic import atomic_path
 from cxr.cli import main
-from cxr.images import BadImage, probe, write_gray_png, write_rgba_png
-from cxr.index import IngestError, Manifest, build_index, finding_column
+from cxr.core.atomic import atomic_path
+from cxr.data.images import BadImage, probe, write_gray_png, write_rgba_png
+from cxr.data.index import IngestError, Manifest, build_index, finding_column
 
 
 def test_atomic_path_leaves_nothing_when_the_block_fails(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_cli_rejects_an_unknown_variant(tmp_path: Path, caplog) -> None:
 
 
 def test_index_roundtrips_through_parquet(tmp_path: Path) -> None:
-    from cxr.index import read_index, write_index
+    from cxr.data.index import read_index, write_index
 
     index = build_index(
         [{"image_id": "a", "path": "a", "width": 1, "height": 1, "mode": "L", "label": "x"}],

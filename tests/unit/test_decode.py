@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from cxr.decode import png_significant_bits, read_gray
-from cxr.images import MIN_SIDE, BadImage, probe, write_gray_png
+from cxr.data.decode import png_significant_bits, read_gray
+from cxr.data.images import MIN_SIDE, BadImage, probe, write_gray_png
 
 IHDR_END = 8 + 4 + 4 + 13 + 4  # signature, then IHDR's length, type, data and CRC
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cxr.data.index import build_index, finding_column
 from cxr.evaluation import evaluate
-from cxr.index import build_index, finding_column
 from cxr.reporting import build_report
 from cxr.reporting.document import to_markdown
 from cxr.training.summary import write_summary

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cxr import gpus
+from cxr.core import gpus
 
 CLAIM = (
-    "import sys; from pathlib import Path; from cxr.gpus import claim_gpu; "
+    "import sys; from pathlib import Path; from cxr.core.gpus import claim_gpu; "
     "print(claim_gpu(count=2, lock_dir=Path(sys.argv[1]))); sys.stdout.flush(); sys.stdin.read()"
 )
 

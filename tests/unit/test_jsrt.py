@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxr.images import JSRT_BYTES
-from cxr.index import boxes_from_json
+from cxr.data.images import JSRT_BYTES
+from cxr.data.index import boxes_from_json
 from cxr.ingest import ingest
 from cxr.ingest.jsrt import parse_record
 from cxr.synth import synthesize

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr.index import build_index
-from cxr.leakage import LeakageError, SplitTableError
-from cxr.preprocess import INDEX_FILE, TENSOR_FILE
-from cxr.split_io import check_split_file, write_splits
-from cxr.splits import Scheme
+from cxr.data.index import build_index
+from cxr.data.preprocess import INDEX_FILE, TENSOR_FILE
+from cxr.splits.assign import Scheme
+from cxr.splits.files import check_split_file, write_splits
+from cxr.splits.leakage import LeakageError, SplitTableError
 
 
 def write_preprocessed(folder: Path, patients: list[str | None], copies: dict[int, int]) -> None:

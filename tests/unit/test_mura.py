@@ -154,7 +154,7 @@ def test_damage_is_reported(parent: Path, tmp_path: Path) -> None:
 
 
 def test_missing_label_file_is_an_error(parent: Path, tmp_path: Path) -> None:
-    from cxr.index import IngestError
+    from cxr.data.index import IngestError
 
     root = shutil.copytree(parent, tmp_path / "copy") / ROOT
     (root / "valid_labeled_studies.csv").unlink()

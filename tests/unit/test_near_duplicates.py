@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from cxr import near_duplicates as nd
-from cxr.decode import read_gray
-from cxr.near_duplicates import draw_groups, group_table, near_duplicate_groups
-from cxr.splits import Scheme, make_splits
+from cxr.data.decode import read_gray
+from cxr.data.transforms import Preset, resize
+from cxr.splits import near_duplicates as nd
+from cxr.splits.assign import Scheme, make_splits
+from cxr.splits.near_duplicates import draw_groups, group_table, near_duplicate_groups
 from cxr.synth.chest import render_chest, sample_anatomy, to_uint8
-from cxr.transforms import Preset, resize
 
 REAL_NIH = Path(__file__).resolve().parents[2].parent / "shared" / "real" / "nih"
 SIZE = 224
@@ -97,9 +97,9 @@ def test_covid_miniature_only_planted_copies_share_a_group_and_a_side(tmp_path: 
     """The embedded COVID-19 Radiography phantoms at 64 px: planted re-exposed copies are found
     and split together; distinct phantoms (alike enough to correlate at 0.97 after
     registration) never merge."""
-    from cxr.index import write_index
+    from cxr.data.index import write_index
+    from cxr.data.preprocess import load_tensor, preprocess
     from cxr.ingest import ingest
-    from cxr.preprocess import load_tensor, preprocess
     from cxr.synth import synthesize
     from cxr.synth.covid_radiography import plan_items
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxr.index import IngestError, Manifest, boxes_from_json, finding_column
+from cxr.data.index import IngestError, Manifest, boxes_from_json, finding_column
 from cxr.ingest import ingest
 from cxr.ingest import nih as nih_ingest
 from cxr.synth import nih as nih_synth

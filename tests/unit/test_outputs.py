@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cxr.atomic import OutputBusy, OutputRefused, atomic_path, output_mark
+from cxr.core.atomic import OutputBusy, OutputRefused, atomic_path, output_mark
 
 
 def write_folder(target: Path, name: str = "a") -> None:

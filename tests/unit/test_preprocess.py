@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxr.decode import read_gray
-from cxr.images import write_gray_png, write_rgba_png
-from cxr.index import Manifest, boxes_from_json, boxes_to_json, build_index, write_index
-from cxr.preprocess import LOW_CONTRAST_SPAN, contrast_flag, load_tensor, preprocess
+from cxr.data.decode import read_gray
+from cxr.data.images import write_gray_png, write_rgba_png
+from cxr.data.index import Manifest, boxes_from_json, boxes_to_json, build_index, write_index
+from cxr.data.preprocess import LOW_CONTRAST_SPAN, contrast_flag, load_tensor, preprocess
+from cxr.data.transforms import Preset, apply_preset, geometry, resize
 from cxr.synth import synthesize
 from cxr.training.data import TensorBatches
-from cxr.transforms import Preset, apply_preset, geometry, resize
 
 
 def noise(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -209,7 +209,7 @@ def test_a_failed_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.Monke
         raise RuntimeError("disk full")
 
     # fails after every image is already in the tensor file
-    monkeypatch.setattr("cxr.preprocess.rescale_positions", crash)
+    monkeypatch.setattr("cxr.data.preprocess.rescale_positions", crash)
     with pytest.raises(RuntimeError, match="disk full"):
         preprocess(index_path, tmp_path / "d", Preset(size=32), tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
@@ -235,7 +235,8 @@ def test_sixteen_bit_png_is_scaled_to_eight_bits(tmp_path: Path) -> None:
 def peak_rss_mb(index_path: Path, root: Path, out: Path) -> float:
     """Peak resident memory (MB) of `cxr preprocess` run as its own process."""
     code = (
-        "import sys; from cxr.preprocess import preprocess; from cxr.transforms import Preset;"
+        "import sys; from cxr.data.preprocess import preprocess;"
+        " from cxr.data.transforms import Preset;"
         f"preprocess({str(index_path)!r}, {str(root)!r}, Preset(size=32), {str(out)!r})"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr.dedup import content_digest
-from cxr.leakage import LeakageError, check_leakage
-from cxr.near_duplicates import near_duplicate_groups
-from cxr.splits import Scheme, make_splits, split_columns
+from cxr.splits.assign import Scheme, make_splits, split_columns
+from cxr.splits.dedup import content_digest
+from cxr.splits.leakage import LeakageError, check_leakage
+from cxr.splits.near_duplicates import near_duplicate_groups
 
 
 def patient_index(n_patients: int = 200, seed: int = 0) -> pd.DataFrame:

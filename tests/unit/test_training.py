@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from cxr import cli
-from cxr.index import build_index
-from cxr.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
+from cxr.data.index import build_index
+from cxr.data.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
 from cxr.training import augment, engine
 from cxr.training.checkpoint import RESUME_FILE, load_plain, resume_folder
 from cxr.training.data import Prefetcher, TensorBatches

@@ -15,12 +15,12 @@ import torch
 from test_training import recipe, write_data
 
 from cxr import tracking
-from cxr.preprocess import INDEX_FILE
-from cxr.splits import Scheme
+from cxr.data.preprocess import INDEX_FILE
+from cxr.data.transforms import Preset
+from cxr.splits.assign import Scheme
 from cxr.training import engine
 from cxr.training.data import load_task
 from cxr.training.models import ModelSpec, backbone_carried, build_model, init_from_checkpoint
-from cxr.transforms import Preset
 
 
 @pytest.fixture

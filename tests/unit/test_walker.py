@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxr.datasets import DATASETS, dataset_module
-from cxr.index import IngestError, Manifest, manifest_path
+from cxr.core.datasets import DATASETS, dataset_module
+from cxr.data.index import IngestError, Manifest, manifest_path
 from cxr.ingest import folders, ingest, ingest_to
 
 T = TypeVar("T")

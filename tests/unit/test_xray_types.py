@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cxr.index import IngestError
+from cxr.data.index import IngestError
 from cxr.ingest import ingest
 from cxr.ingest.xray_types import (
     HIDDEN_REASON,

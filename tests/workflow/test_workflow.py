@@ -14,10 +14,10 @@ import yaml
 from conftest import BIN, dvc_project, snakemake, tiny_params
 from PIL import Image
 
-from cxr.datasets import DATASETS
-from cxr.index import boxes_from_json, finding_columns
+from cxr.core.datasets import DATASETS
+from cxr.data.index import boxes_from_json, finding_columns
+from cxr.data.transforms import Preset, apply_preset
 from cxr.ingest.folders import files_under
-from cxr.transforms import Preset, apply_preset
 
 pytestmark = pytest.mark.workflow
 

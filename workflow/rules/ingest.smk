@@ -19,27 +19,3 @@ rule ingest:
     shell:
         "cxr ingest {wildcards.dataset} --root {params.root} --out {output.index}"
         " --summary {output.summary} > {log} 2>&1"
-
-
-# A figure of sample images per dataset with their labels and boxes -------------------------
-rule gallery:
-    input:
-        indexes=expand(LAYOUT.ingest_index("{dataset}"), dataset=DATASETS),
-    output:
-        report(
-            LAYOUT.gallery(),
-            caption="../report/gallery.rst",
-            category="Data",
-            subcategory="ingestion",
-            labels={"figure": "sample images of every dataset"},
-        ),
-    log:
-        LAYOUT.log("gallery"),
-    conda:
-        "../envs/cxr.yaml"
-    params:
-        panels=JOBS.gallery_panels(),
-    message:
-        "Drawing sample images of every ingested dataset"
-    shell:
-        "cxr gallery {params.panels} --out {output} > {log} 2>&1"

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr.atomic import atomic_path
+from cxr.core.atomic import atomic_path
+from cxr.core.readers import read_json_object
 from cxr.evaluation.inputs import TASKS
 from cxr.evaluation.metrics import flatten
 from cxr.evaluation.paper import Paper, Reference, references
 from cxr.evaluation.tables import markdown
-from cxr.readers import read_json_object
 
 #: Seed 000 Table II's columns.
 TABLE = ("accuracy", "specificity", "sensitivity")

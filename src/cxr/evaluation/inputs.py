@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr.index import FINDING_PREFIX, finding_columns, read_index
-from cxr.readers import first_line
-from cxr.split_io import read_split_table
+from cxr.core.readers import first_line
+from cxr.data.index import FINDING_PREFIX, finding_columns, read_index
+from cxr.splits.files import read_split_table
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from cxr import tracking
-from cxr.atomic import atomic_path
+from cxr.core.atomic import atomic_path
+from cxr.core.readers import read_json_object
 from cxr.evaluation import curves, figures, tables
 from cxr.evaluation.inputs import Cohort, align, named
 from cxr.evaluation.metrics import (
@@ -31,7 +32,6 @@ from cxr.evaluation.metrics import (
     flatten,
 )
 from cxr.evaluation.paper import Paper, Reference, references
-from cxr.readers import read_json_object
 
 #: Metrics logged to MLflow: headline numbers, and these per output.
 LOGGED = ("auroc", "sensitivity", "specificity", "ece")

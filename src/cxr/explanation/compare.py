@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cxr.atomic import atomic_path
+from cxr.core.atomic import atomic_path
 from cxr.explanation.figures import Panel, grid, ground_truth
 from cxr.explanation.heatmaps import METHODS, Explainer
 from cxr.explanation.inputs import (

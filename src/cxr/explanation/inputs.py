@@ -15,9 +15,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from cxr.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
-from cxr.readers import first_line, read_json_object
-from cxr.split_io import read_data, read_split_table
+from cxr.core.readers import first_line, read_json_object
+from cxr.data.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
+from cxr.splits.files import read_data, read_split_table
 from cxr.training.checkpoint import file_digest
 from cxr.training.models import ModelSpec, build_model
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from cxr.index import boxes_from_json
+from cxr.data.index import boxes_from_json
 
 #: T(IoBB) of the ChestX-ray14 paper's Table 4 (Wang et al. 2017).
 THRESHOLDS = (0.1, 0.25, 0.5, 0.75, 0.9)

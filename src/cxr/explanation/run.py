@@ -29,7 +29,7 @@ import pandas as pd
 import psutil
 import torch
 
-from cxr.atomic import atomic_path
+from cxr.core.atomic import atomic_path
 from cxr.explanation.figures import Panel, grid, ground_truth
 from cxr.explanation.heatmaps import METHODS, Explainer, top_k
 from cxr.explanation.inputs import (

@@ -1,13 +1,13 @@
-"""Read each dataset in its real on-disk layout into the uniform index (see :mod:`cxr.index`).
+"""Read each dataset in its real on-disk layout into the uniform index (see :mod:`cxr.data.index`).
 
 Each module ``cxr.ingest.<dataset>`` defines::
 
     def ingest(root: Path, manifest: Manifest) -> list[dict]
 
-returning one dict per kept image (core columns of :data:`cxr.index.CORE_COLUMNS`, finding
+returning one dict per kept image (core columns of :data:`cxr.data.index.CORE_COLUMNS`, finding
 columns, extras) and recording every file and label row it met in ``manifest``: kept, or
 skipped with a reason. Problems that make the whole dataset unusable (no label file, empty
-root) raise :class:`cxr.index.IngestError` naming the file and what is wrong.
+root) raise :class:`cxr.data.index.IngestError` naming the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxr.datasets import dataset_module
-from cxr.index import IngestError, Manifest, build_index, write_index
+from cxr.core.datasets import dataset_module
+from cxr.data.index import IngestError, Manifest, build_index, write_index
 from cxr.ingest.folders import walk
 
 

@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from cxr.images import IMAGE_EXTENSIONS, BadImage, ImageInfo, is_hidden, probe
-from cxr.index import IngestError, Manifest
+from cxr.data.images import IMAGE_EXTENSIONS, BadImage, ImageInfo, is_hidden, probe
+from cxr.data.index import IngestError, Manifest
 from cxr.ingest.folders import HIDDEN_REASON, Tree, walk
 
 CLASSES = ("COVID", "Lung_Opacity", "Normal", "Viral Pneumonia")

@@ -20,8 +20,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from cxr.images import IMAGE_EXTENSIONS, BadImage, ImageInfo, is_hidden, probe
-from cxr.index import IngestError, Manifest
+from cxr.data.images import IMAGE_EXTENSIONS, BadImage, ImageInfo, is_hidden, probe
+from cxr.data.index import IngestError, Manifest
 
 #: Split folder names accepted (compared lower-case).
 SPLIT_NAMES = ("train", "val", "valid", "validation", "test")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxr.index import Manifest
+from cxr.data.index import Manifest
 from cxr.ingest.folders import image_folder_rows
 
 

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from cxr.images import BadImage, is_hidden, probe_jsrt
-from cxr.index import IngestError, Manifest, boxes_to_json, finding_column
+from cxr.data.images import BadImage, is_hidden, probe_jsrt
+from cxr.data.index import IngestError, Manifest, boxes_to_json, finding_column
 from cxr.ingest.folders import HIDDEN_REASON, files_under
 
 PIXEL_MM = 0.175

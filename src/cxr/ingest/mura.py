@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cxr.images import BadImage, is_hidden, probe
-from cxr.index import IngestError, Manifest
+from cxr.data.images import BadImage, is_hidden, probe
+from cxr.data.index import IngestError, Manifest
 from cxr.ingest.folders import HIDDEN_REASON, Tree
 from cxr.ingest.folders import walk as walk_tree
 

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from cxr.datasets import NIH_FINDINGS
-from cxr.images import BadImage, ImageInfo, is_hidden, probe
-from cxr.index import IngestError, Manifest, boxes_to_json, finding_column
+from cxr.core.datasets import NIH_FINDINGS
+from cxr.data.images import BadImage, ImageInfo, is_hidden, probe
+from cxr.data.index import IngestError, Manifest, boxes_to_json, finding_column
 from cxr.ingest.folders import HIDDEN_REASON, files_under
 
 NO_FINDING = "No Finding"

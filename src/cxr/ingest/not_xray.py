@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxr.index import Manifest
+from cxr.data.index import Manifest
 from cxr.ingest.folders import files_under, image_row, probe_image_file
 
 LABEL = "not_xray"

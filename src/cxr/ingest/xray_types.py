@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from cxr.images import IMAGE_EXTENSIONS, is_hidden
-from cxr.index import IngestError, Manifest
+from cxr.data.images import IMAGE_EXTENSIONS, is_hidden
+from cxr.data.index import IngestError, Manifest
 from cxr.ingest.folders import HIDDEN_REASON, files_under, probe_image_file
 
 #: The X-ray types, in the order seed 002 lists them.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from cxr.atomic import atomic_path, check_replaceable
+from cxr.core.atomic import atomic_path, check_replaceable
 from cxr.reporting.build import build_report
 from cxr.reporting.document import to_html, to_markdown
 

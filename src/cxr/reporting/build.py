@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cxr.readers import read_csv_rows, read_json_object, read_text, value_at
+from cxr.core.readers import read_csv_rows, read_json_object, read_text, value_at
 from cxr.reporting.document import Bullets, Document, Heading, Link, Paragraph, Table
 from cxr.reporting.timings import read_benchmarks, study_of
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxr.readers import read_csv_rows
+from cxr.core.readers import read_csv_rows
 
 SUFFIX = ".benchmark.tsv"
 

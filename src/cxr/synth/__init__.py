@@ -22,9 +22,9 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from cxr.atomic import atomic_path
-from cxr.datasets import dataset_module
-from cxr.workers import worker_pool
+from cxr.core.atomic import atomic_path
+from cxr.core.datasets import dataset_module
+from cxr.core.workers import worker_pool
 
 T = TypeVar("T")
 R = TypeVar("R")

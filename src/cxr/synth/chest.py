@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from cxr.datasets import NIH_FINDINGS
+from cxr.core.datasets import NIH_FINDINGS
 
 EXTRA_PATTERNS: tuple[str, ...] = ("COVID", "Viral Pneumonia", "Lung_Opacity")
 NODULE_VARIANTS: tuple[str, ...] = ("malignant", "benign")

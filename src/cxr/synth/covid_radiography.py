@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr.images import write_gray_png, write_rgb
+from cxr.data.images import write_gray_png, write_rgb
 from cxr.synth import parallel_map, rng_for, scaled_counts
 from cxr.synth.chest import Finding, finding_box, lung_mask, render_chest, sample_anatomy, to_uint8
 

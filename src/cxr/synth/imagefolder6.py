@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from cxr.images import write_gray_png, write_jpeg, write_rgb, write_rgba_png
+from cxr.data.images import write_gray_png, write_jpeg, write_rgb, write_rgba_png
 from cxr.synth import parallel_map, rng_for
 from cxr.synth.chest import Finding, finding_box, render_chest, sample_anatomy, to_uint8
 

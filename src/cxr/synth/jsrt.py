@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cxr.images import JSRT_SIDE
+from cxr.data.images import JSRT_SIDE
 from cxr.synth import parallel_map, rng_for, scaled_counts
 from cxr.synth.chest import Finding, finding_box, render_chest, sample_anatomy
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr.images import write_gray_png, write_rgb
+from cxr.data.images import write_gray_png, write_rgb
 from cxr.synth import parallel_map, rng_for
 from cxr.synth.bones import render_part
 from cxr.synth.chest import to_uint8

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr.images import write_gray_png, write_rgba_png
+from cxr.data.images import write_gray_png, write_rgba_png
 from cxr.ingest.nih import (
     BBOX_CSV,
     BBOX_HEADER,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr.images import write_gray_png, write_jpeg, write_rgb
+from cxr.data.images import write_gray_png, write_jpeg, write_rgb
 from cxr.ingest.xray_types import XRAY_TYPES
 from cxr.synth import parallel_map, rng_for
 from cxr.synth.bones import render_part

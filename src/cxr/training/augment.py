@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from cxr.settings import from_mapping
+from cxr.core.settings import from_mapping
 
 
 @dataclass(frozen=True)

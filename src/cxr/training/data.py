@@ -28,11 +28,11 @@ import pandas as pd
 import torch
 from pyarrow import ArrowException
 
-from cxr.index import FINDING_PREFIX, finding_column, finding_columns
-from cxr.leakage import validate_split_table
-from cxr.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE, load_tensor
-from cxr.split_io import read_data, read_split_table
-from cxr.splits import split_columns
+from cxr.data.index import FINDING_PREFIX, finding_column, finding_columns
+from cxr.data.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE, load_tensor
+from cxr.splits.assign import split_columns
+from cxr.splits.files import read_data, read_split_table
+from cxr.splits.leakage import validate_split_table
 
 if TYPE_CHECKING:
     from cxr.training.recipe import Recipe

@@ -34,8 +34,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from cxr.atomic import atomic_path
-from cxr.preprocess import TENSOR_FILE
+from cxr.core.atomic import atomic_path
+from cxr.data.preprocess import TENSOR_FILE
 from cxr.tracking import check_store, git_commit
 from cxr.training import augment
 from cxr.training.checkpoint import (

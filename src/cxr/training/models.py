@@ -33,7 +33,7 @@ from torch import nn
 from torchvision import models as tvm
 from torchvision.models.vgg import cfgs, make_layers
 
-from cxr.settings import from_mapping
+from cxr.core.settings import from_mapping
 
 log = logging.getLogger(__name__)
 

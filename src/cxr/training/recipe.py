@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from cxr.settings import Bounds, bounded, check_bounds, from_mapping, is_real
+from cxr.core.settings import Bounds, bounded, check_bounds, from_mapping, is_real
 from cxr.tracking import check_name
 from cxr.training.augment import Augment
 from cxr.training.models import (

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxr.atomic import atomic_path
-from cxr.readers import first_line, read_json_object, value_at
+from cxr.core.atomic import atomic_path
+from cxr.core.readers import first_line, read_json_object, value_at
 
 RUN = "a run.json written by cxr train"
 METRICS = "a metrics.json written by cxr evaluate"

@@ -7,7 +7,7 @@ installed (MONOCHROME1 inverted).
 16-bit data (PNG, TIFF) is scaled by the bit depth it holds, not always by 65535: a PNG's
 ``sBIT`` chunk where it declares one, else the bit length of the largest value (at least 8), so
 12-bit radiographs (0..4095) stored in 16-bit files keep their full grey range.
-Images whose smaller side is under :data:`~cxr.images.MIN_SIDE` pixels are refused.
+Images whose smaller side is under :data:`~cxr.data.images.MIN_SIDE` pixels are refused.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import cv2
 import imagecodecs
 import numpy as np
 
-from cxr.images import JSRT_BYTES, JSRT_SIDE, BadImage, check_side
+from cxr.data.images import JSRT_BYTES, JSRT_SIDE, BadImage, check_side
 
 # OpenCV's own threads fight the worker processes that decode in parallel.
 cv2.setNumThreads(1)

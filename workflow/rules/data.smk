@@ -22,3 +22,27 @@ rule preprocess:
     shell:
         "cxr preprocess --index {input.index} --root {params.root}"
         " --preset-json {params.preset:q} --out {output} --workers {threads} > {log} 2>&1"
+
+
+# A figure of sample images per dataset with their labels and boxes -------------------------
+rule gallery:
+    input:
+        indexes=expand(LAYOUT.ingest_index("{dataset}"), dataset=DATASETS),
+    output:
+        report(
+            LAYOUT.gallery(),
+            caption="../report/gallery.rst",
+            category="Data",
+            subcategory="ingestion",
+            labels={"figure": "sample images of every dataset"},
+        ),
+    log:
+        LAYOUT.log("gallery"),
+    conda:
+        "../envs/cxr.yaml"
+    params:
+        panels=JOBS.gallery_panels(),
+    message:
+        "Drawing sample images of every ingested dataset"
+    shell:
+        "cxr gallery {params.panels} --out {output} > {log} 2>&1"

@@ -9,9 +9,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.patches import Rectangle
 
-from cxr.atomic import atomic_path
-from cxr.decode import read_gray
-from cxr.index import FINDING_PREFIX, boxes_from_json, finding_columns, read_index
+from cxr.core.atomic import atomic_path
+from cxr.data.decode import read_gray
+from cxr.data.index import FINDING_PREFIX, boxes_from_json, finding_columns, read_index
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cxr.settings import from_mapping
+from cxr.core.settings import from_mapping
 
 STEPS = ("equalize", "clahe", "median3", "resize")
 FITS = ("stretch", "pad", "crop")

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cxr.index import FINDING_PREFIX, finding_columns
-from cxr.splits import SIDES, UNUSED, split_columns
+from cxr.data.index import FINDING_PREFIX, finding_columns
+from cxr.splits.assign import SIDES, UNUSED, split_columns
 
 #: Largest number of problems spelled out in an error message.
 SHOWN = 30

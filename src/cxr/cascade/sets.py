@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr.atomic import atomic_path
+from cxr.core.atomic import atomic_path
+from cxr.core.readers import read_json_object
+from cxr.data.index import FINDING_PREFIX, finding_columns
+from cxr.data.preprocess import INDEX_FILE, MANIFEST_FILE, STATS_FILE, TENSOR_FILE
 from cxr.explanation.inputs import data_identity, split_sides
-from cxr.index import FINDING_PREFIX, finding_columns
-from cxr.near_duplicates import near_duplicate_groups
-from cxr.preprocess import INDEX_FILE, MANIFEST_FILE, STATS_FILE, TENSOR_FILE
-from cxr.readers import read_json_object
-from cxr.split_io import read_data
-from cxr.splits import UNUSED, groups_of, keep_groups_on_one_side
+from cxr.splits.assign import UNUSED, groups_of, keep_groups_on_one_side
+from cxr.splits.files import read_data
+from cxr.splits.near_duplicates import near_duplicate_groups
 
 log = logging.getLogger(__name__)
 

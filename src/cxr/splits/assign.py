@@ -25,8 +25,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from cxr.index import finding_columns
-from cxr.settings import from_mapping
+from cxr.core.settings import from_mapping
+from cxr.data.index import finding_columns
 
 log = logging.getLogger(__name__)
 

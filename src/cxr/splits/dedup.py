@@ -1,4 +1,4 @@
-"""Exact duplicates: a digest of an image's pixels (near-duplicates: `cxr.near_duplicates`)."""
+"""Exact duplicates: a digest of an image's pixels (near-duplicates: `.near_duplicates`)."""
 
 from __future__ import annotations
 

@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from cxr.atomic import atomic_path
-from cxr.decode import read_gray
-from cxr.images import BadImage
-from cxr.index import boxes_from_json, boxes_to_json, read_index
-from cxr.transforms import Geometry, Preset, apply_preset, geometry
-from cxr.workers import worker_pool
+from cxr.core.atomic import atomic_path
+from cxr.core.workers import worker_pool
+from cxr.data.decode import read_gray
+from cxr.data.images import BadImage
+from cxr.data.index import boxes_from_json, boxes_to_json, read_index
+from cxr.data.transforms import Geometry, Preset, apply_preset, geometry
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr.atomic import atomic_path, check_replaceable
+from cxr.core.atomic import atomic_path, check_replaceable
 
 #: Core columns and their pandas dtypes, in order.
 CORE_COLUMNS: dict[str, str] = {

@@ -26,8 +26,10 @@ import pandas as pd
 import torch
 
 from cxr import tracking
-from cxr.atomic import atomic_path
-from cxr.cascade_sets import CHEST, NOT_XRAY, SETS, XRAY
+from cxr.cascade.sets import CHEST, NOT_XRAY, SETS, XRAY
+from cxr.core.atomic import atomic_path
+from cxr.core.readers import read_json_object
+from cxr.data.index import FINDING_PREFIX, finding_columns
 from cxr.evaluation import figures, tables
 from cxr.evaluation.report import run_id_of
 from cxr.explanation.inputs import (
@@ -37,9 +39,7 @@ from cxr.explanation.inputs import (
     read_run,
     trained_on,
 )
-from cxr.index import FINDING_PREFIX, finding_columns
-from cxr.readers import read_json_object
-from cxr.split_io import read_data
+from cxr.splits.files import read_data
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxr.atomic import atomic_path, check_replaceable
-from cxr.dedup import content_digest
-from cxr.index import read_index
-from cxr.leakage import check_leakage
-from cxr.preprocess import INDEX_FILE, load_tensor
-from cxr.splits import Scheme, make_splits, split_columns
+from cxr.core.atomic import atomic_path, check_replaceable
+from cxr.data.index import read_index
+from cxr.data.preprocess import INDEX_FILE, load_tensor
+from cxr.splits.assign import Scheme, make_splits, split_columns
+from cxr.splits.dedup import content_digest
+from cxr.splits.leakage import check_leakage
 
 
 def read_data(data: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
@@ -40,7 +40,7 @@ def read_data(data: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
 def write_duplicates(data: str | Path, out: str | Path) -> pd.DataFrame:
     """The near-duplicate groups of a preprocessed dataset: a table at ``out`` (CSV) and a
     figure of some groups beside it (``out`` with ``.png``); returns the table."""
-    from cxr.near_duplicates import draw_groups, group_table, near_duplicate_groups
+    from cxr.splits.near_duplicates import draw_groups, group_table, near_duplicate_groups
 
     out = Path(out)
     figure = out.with_suffix(".png")
@@ -63,7 +63,7 @@ def write_duplicates(data: str | Path, out: str | Path) -> pd.DataFrame:
 
 def write_splits(data: str | Path, scheme: Scheme, out: str | Path) -> dict:
     """Split the preprocessed dataset in ``data``; returns images per side of each column."""
-    from cxr.near_duplicates import near_duplicate_groups
+    from cxr.splits.near_duplicates import near_duplicate_groups
 
     index, tensor = read_data(data)
     splits = make_splits(index, scheme, near_duplicate_groups(tensor)[0])
@@ -85,7 +85,7 @@ def read_split_table(path: str | Path) -> pd.DataFrame:
 
 def check_split_file(split: str | Path, data: str | Path, out: str | Path) -> dict:
     """Check a split table against its preprocessed data; writes the report only if clean."""
-    from cxr.near_duplicates import near_duplicate_groups
+    from cxr.splits.near_duplicates import near_duplicate_groups
 
     index, tensor = read_data(data)
     digests = pd.Series([content_digest(img) for img in tensor])

@@ -1,0 +1,58 @@
+# Class activation maps of the test images, scored against the ground-truth boxes ------------
+rule cam:
+    input:
+        unpack(cam_inputs),
+    output:
+        report(
+            directory(LAYOUT.cam("{study}", "{stage}", "{column}")),
+            patterns=["{name,cam_grid}.{ext,png}", "{name,localisation}.{ext,md|csv}"],
+            caption="../report/cam.rst",
+            category="{study}",
+            subcategory="{stage}",
+            labels={"model": "{column}", "file": "{name}.{ext}"},
+        ),
+    log:
+        LAYOUT.log("cam", "{study}/{stage}/{column}"),
+    benchmark:
+        LAYOUT.benchmark("cam", "{study}/{stage}/{column}")
+    conda:
+        "../envs/cxr.yaml"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+    params:
+        args=cam_args,
+    message:
+        "Drawing the CAMs of {wildcards.study}/{wildcards.stage}/{wildcards.column}"
+    shell:
+        "cxr cam --model {input.model} --data {input.data} --split {input.split} {params.args}"
+        " --out {output} > {log} 2>&1"
+
+
+# Several stages' heatmaps side by side on the same test images (a study's compare_cams) -----
+rule cam_compare:
+    input:
+        unpack(compare_inputs),
+    output:
+        report(
+            LAYOUT.cam_compare("{study}", "{pair}", "{column}"),
+            caption="../report/cam_compare.rst",
+            category="{study}",
+            subcategory="{pair}",
+            labels={"model": "{column}", "file": "{pair}.png"},
+        ),
+    log:
+        LAYOUT.log("cam_compare", "{study}/{pair}/{column}"),
+    benchmark:
+        LAYOUT.benchmark("cam_compare", "{study}/{pair}/{column}")
+    conda:
+        "../envs/cxr.yaml"
+    resources:
+        gpu=1,
+    params:
+        args=compare_args,
+    message:
+        "Comparing the CAMs of {wildcards.study}/{wildcards.pair} on {wildcards.column}"
+    shell:
+        "cxr cam-compare {params.args} --data {input.data} --split {input.split}"
+        " --split-column {wildcards.column} --out {output} > {log} 2>&1"
