@@ -239,7 +239,7 @@ SETS_CASES = [
     Case(
         "cascade-sets-other-size-under-the-preset-name",
         sets(*BUT["mura"], ("mura", "pad/tiny_eq", SOURCES["mura"])),
-        message=r"the cascade's sources differ in image size",
+        message=r"--source mura pad/tiny_eq is a folder of preset 'tiny_pad' \(its stats\.json\)",
         setup=copied("results/preprocessed/mura/tiny_pad", "pad/tiny_eq"),
     ),
     Case(

@@ -22,10 +22,13 @@ from cxr.training.checkpoint import file_digest
 
 
 def folders(root: Path, preset: str = "p32") -> list[Source]:
-    """The cascade's four sources as empty folders named <dataset>/<preset> and split files."""
+    """The cascade's four sources as folders <dataset>/<preset> holding only the stats.json that
+    records the preset, and empty split files."""
     out = []
     for name in SOURCES:
         (root / name / preset).mkdir(parents=True)
+        stats = {"dataset": name, "preset": {"name": preset, "size": 32}}
+        (root / name / preset / STATS_FILE).write_text(json.dumps(stats))
         (root / f"{name}.parquet").touch()
         out.append(Source(name, root / name / preset, root / f"{name}.parquet"))
     return out

@@ -109,23 +109,25 @@ def check_sources(sources: list[Source], preset: str) -> None:
             raise ValueError(f"{where}: no such folder {source.data}")
         if not Path(source.split).is_file():
             raise ValueError(f"{where}: no such split table {source.split}")
-        if Path(source.data).name != preset:
+        recorded = _recorded_preset(source).get("name")
+        if recorded != preset:
             raise ValueError(
                 f"--preset {preset}: --source {source.dataset} {source.data} is a folder of "
-                f"preset {Path(source.data).name!r} (cxr preprocess writes "
-                "preprocessed/<dataset>/<preset>); give the sources' preset"
+                f"preset {recorded or 'unrecorded'!r} (its {STATS_FILE}); give the sources' preset"
             )
 
 
-def _recorded_preset(source: Source) -> str:
-    """The preset recorded in a source's ``stats.json``, in words ("unrecorded" if none)."""
+def _recorded_preset(source: Source) -> dict:
+    """The preset recorded in a source's ``stats.json`` (empty if none)."""
     path = Path(source.data) / STATS_FILE
     if not path.is_file():
         raise ValueError(f"{source.data}: no {STATS_FILE}; is it a folder of cxr preprocess?")
     preset = read_json_object(path, f"a {STATS_FILE} of cxr preprocess").get("preset")
-    if not isinstance(preset, dict):
-        return "unrecorded"
-    return ", ".join(f"{k} {v}" for k, v in sorted(preset.items()))
+    return preset if isinstance(preset, dict) else {}
+
+
+def _in_words(preset: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(preset.items())) or "unrecorded"
 
 
 def xray_type(index: pd.DataFrame, dataset: str) -> pd.Series:
@@ -253,7 +255,12 @@ def _one_side_per_group(
 
 
 def _write_set(
-    out: Path, name: str, rows: pd.DataFrame, sources: dict[str, np.ndarray], findings: bool
+    out: Path,
+    name: str,
+    rows: pd.DataFrame,
+    sources: dict[str, np.ndarray],
+    findings: bool,
+    preset: dict,
 ) -> None:
     """One module's preprocessed folder: tensor, index, stats and manifest."""
     rows = rows.sort_values(["dataset", "source_row"], kind="stable")
@@ -281,6 +288,8 @@ def _write_set(
             "flagged": 0,
             "mean": mean,
             "std": float(np.sqrt(max(total_sq / count - mean * mean, 0.0))),
+            "preset": preset,
+            "dataset": name,
             "cascade": name,
         }
         (work / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
@@ -309,7 +318,8 @@ def build_cascade_sets(
         raise ValueError(f"the cascade's sources differ in image size: {sizes}; use one preset")
     presets: dict[str, list[str]] = {}
     for source in sources:
-        presets.setdefault(_recorded_preset(source), []).append(source.dataset)
+        presets.setdefault(_in_words(_recorded_preset(source)), []).append(source.dataset)
+    recorded = _recorded_preset(sources[0])
     if len(presets) != 1:
         shown = "; ".join(f"{', '.join(names)}: {p}" for p, names in presets.items())
         raise ValueError(f"the cascade's sources differ in preprocessing ({shown}); use one preset")
@@ -349,7 +359,7 @@ def build_cascade_sets(
     for role, name in SETS.items():
         part = sets[role]
         folder = out_root / "preprocessed" / name / preset
-        _write_set(folder, name, part, images, findings=role in ("heldout", "chest"))
+        _write_set(folder, name, part, images, role in ("heldout", "chest"), recorded)
         report["sets"][name] = {
             "images": len(part),
             "by_side": part["side"].value_counts().sort_index().to_dict(),

@@ -170,6 +170,7 @@ def preprocess(
         _manifest(index, errors, flags).to_csv(tmp / MANIFEST_FILE, index=False)
         count = int(kept.sum()) * size * size
         stats = _stats(total, total_sq, count, preset, len(errors), len(flags))
+        stats["dataset"] = _dataset(out_index)
         (tmp / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
     return stats
 
@@ -205,6 +206,14 @@ def _stats(
         "std": float(np.sqrt(var)) / 255.0,
         "preset": asdict(preset),
     }
+
+
+def _dataset(index: pd.DataFrame) -> str | list[str] | None:
+    """The ``dataset`` the index's rows come from: one name, or the sorted names of a mix."""
+    if "dataset" not in index.columns:
+        return None
+    names = sorted(index["dataset"].dropna().astype(str).unique())
+    return names[0] if len(names) == 1 else names
 
 
 def _drop_rows(path: Path, kept: np.ndarray, size: int) -> None:

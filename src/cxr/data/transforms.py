@@ -22,7 +22,8 @@ class Preset:
     """Steps (in order), output side, and how the aspect ratio is handled by the resize.
 
     fit: ``stretch`` resizes to size x size; ``pad`` keeps the aspect ratio and pads with black;
-    ``crop`` keeps the aspect ratio and crops the centre.
+    ``crop`` keeps the aspect ratio and crops the centre. ``name``: the preset's name in
+    params.yaml, recorded with the tensors so that nothing reads it from a folder name.
     """
 
     size: int
@@ -30,6 +31,7 @@ class Preset:
     fit: str = "stretch"
     clahe_clip: float = 2.0
     clahe_tile: int = 8
+    name: str = ""
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.steps if s not in STEPS]

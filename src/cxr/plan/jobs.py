@@ -68,7 +68,7 @@ class Jobs:
         )
 
     def preset_json(self, preset: str) -> str:
-        return json.dumps(self.plan.presets[preset], sort_keys=True)
+        return json.dumps({**self.plan.presets[preset], "name": preset}, sort_keys=True)
 
     def scheme_json(self, dataset: str, scheme: str) -> str:
         return json.dumps(self.plan.schemes[dataset][scheme], sort_keys=True)
