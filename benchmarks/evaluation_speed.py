@@ -16,7 +16,7 @@ import pandas as pd
 
 from cxr.core.datasets import NIH_FINDINGS
 from cxr.data.index import build_index, finding_column
-from cxr.evaluation import evaluate
+from cxr.evaluation.report import evaluate
 
 
 def main(out: Path) -> None:

@@ -34,7 +34,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from cxr.data.decode import read_gray
-from cxr.data.transforms import Preset, resize
+from cxr.data.presets import Preset
+from cxr.data.transforms import resize
 from cxr.splits import near_duplicates as nd
 from cxr.synth import covid_radiography, nih
 

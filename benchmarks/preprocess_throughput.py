@@ -35,7 +35,7 @@ from PIL import Image, ImageOps
 from cxr.data.decode import read_gray
 from cxr.data.index import write_index
 from cxr.data.preprocess import preprocess
-from cxr.data.transforms import Preset
+from cxr.data.presets import Preset
 from cxr.ingest import ingest
 from cxr.synth import synthesize
 from cxr.training.data import TensorBatches

@@ -21,8 +21,8 @@ LAYERS: tuple[str, ...] = (
     "ingest",
     "synth",
     "splits",
+    "evaluation",  # before training: training scores its validation side with evaluation's metrics
     "training",
-    "evaluation",
     "explanation",
     "cascade",
     "reporting",
@@ -110,3 +110,16 @@ def test_no_import_circles() -> None:
     for module in sorted(graph):
         if module not in state:
             visit(module, [])
+
+
+def test_each_stage_declares_its_commands_and_rules() -> None:
+    """Every subcommand comes from its stage's ``commands`` module, and every stage with
+    commands run by the workflow has its own rule file."""
+    from cxr.cli import REGISTRY
+
+    rules = Path(__file__).resolve().parents[2] / "workflow" / "rules"
+    owners = {command.run.__module__ for command in REGISTRY}
+    assert all(o.endswith(".commands") and o.count(".") == 2 for o in owners), owners
+    assert len({c.name for c in REGISTRY}) == len(REGISTRY)
+    packages = {o.split(".")[1] for o in owners} - {"plan"}  # plan: common.smk, the adapter
+    assert {p.stem for p in rules.glob("*.smk")} == packages | {"common"}

@@ -18,7 +18,6 @@ from torch import nn
 
 from cxr.data.index import build_index
 from cxr.data.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
-from cxr.explanation import cam
 from cxr.explanation.figures import Panel, grid
 from cxr.explanation.heatmaps import Explainer, LogitTarget, heatmaps, normalise, top_k
 from cxr.explanation.localisation import (
@@ -31,7 +30,7 @@ from cxr.explanation.localisation import (
     pointing_hit,
     score_boxes,
 )
-from cxr.explanation.run import _with_truth, truth_outputs
+from cxr.explanation.run import _with_truth, cam, truth_outputs
 from cxr.training.models import ModelSpec, PooledCNN, build_model, feature_layer
 
 # -- a GAP model that learns to find a bright blob ---------------------------------------------

@@ -12,10 +12,11 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
 from cxr.data.index import build_index, finding_column
-from cxr.evaluation import evaluate, summarize_folds
 from cxr.evaluation.bootstrap import WeightedAuroc, bootstrap_auroc
 from cxr.evaluation.calibration import expected_calibration_error, reliability
+from cxr.evaluation.folds import summarize_folds
 from cxr.evaluation.paper import REFERENCES
+from cxr.evaluation.report import evaluate
 
 #: The hand case: positives scored .35 .8 .9, negatives .1 .4 .6 -> 7 of 9 pairs ordered.
 Y = [0, 0, 1, 1, 0, 1]

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from cxr.data.index import build_index, finding_column
-from cxr.evaluation import evaluate
-from cxr.reporting import build_report
+from cxr.evaluation.report import evaluate
 from cxr.reporting.document import to_markdown
+from cxr.reporting.report import build_report
 from cxr.training.summary import write_summary
 
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from cxr.data.decode import read_gray
-from cxr.data.transforms import Preset, resize
+from cxr.data.presets import Preset
+from cxr.data.transforms import resize
 from cxr.splits import near_duplicates as nd
 from cxr.splits.assign import Scheme, make_splits
 from cxr.splits.near_duplicates import draw_groups, group_table, near_duplicate_groups

@@ -18,7 +18,8 @@ from cxr.data.decode import read_gray
 from cxr.data.images import write_gray_png, write_rgba_png
 from cxr.data.index import Manifest, boxes_from_json, boxes_to_json, build_index, write_index
 from cxr.data.preprocess import LOW_CONTRAST_SPAN, contrast_flag, load_tensor, preprocess
-from cxr.data.transforms import Preset, apply_preset, geometry, resize
+from cxr.data.presets import Preset
+from cxr.data.transforms import apply_preset, geometry, resize
 from cxr.synth import synthesize
 from cxr.training.data import TensorBatches
 
@@ -236,7 +237,7 @@ def peak_rss_mb(index_path: Path, root: Path, out: Path) -> float:
     """Peak resident memory (MB) of `cxr preprocess` run as its own process."""
     code = (
         "import sys; from cxr.data.preprocess import preprocess;"
-        " from cxr.data.transforms import Preset;"
+        " from cxr.data.presets import Preset;"
         f"preprocess({str(index_path)!r}, {str(root)!r}, Preset(size=32), {str(out)!r})"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])

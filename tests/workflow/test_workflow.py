@@ -16,7 +16,8 @@ from PIL import Image
 
 from cxr.core.datasets import DATASETS
 from cxr.data.index import boxes_from_json, finding_columns
-from cxr.data.transforms import Preset, apply_preset
+from cxr.data.presets import Preset
+from cxr.data.transforms import apply_preset
 from cxr.ingest.folders import files_under
 
 pytestmark = pytest.mark.workflow

@@ -39,7 +39,8 @@ from cxr.core.workers import worker_pool
 from cxr.data.decode import read_gray
 from cxr.data.images import BadImage
 from cxr.data.index import boxes_from_json, boxes_to_json, read_index
-from cxr.data.transforms import Geometry, Preset, apply_preset, geometry
+from cxr.data.presets import Preset
+from cxr.data.transforms import Geometry, apply_preset, geometry
 
 log = logging.getLogger(__name__)
 

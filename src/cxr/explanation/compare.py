@@ -37,6 +37,7 @@ from cxr.explanation.inputs import (
 )
 from cxr.explanation.localisation import parse_boxes
 from cxr.explanation.run import boxed_first, check_size, supports_cam
+from cxr.explanation.settings import CompareSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,10 @@ def compare_cams(
     split_table: str | Path,
     column: str,
     out_png: str | Path,
-    images: int = 4,
-    side: str = "test",
-    method: str = "auto",
-    output: str | None = None,
+    images: int = CompareSettings.images,
+    side: str = CompareSettings.side,
+    method: str = CompareSettings.method,
+    output: str | None = CompareSettings.output,
     device: str | torch.device | None = None,
 ) -> dict:
     """Draw the heatmaps of ``models`` (folders of ``cxr train``) side by side on the first

@@ -48,6 +48,7 @@ from cxr.explanation.localisation import (
     score_boxes,
     to_markdown,
 )
+from cxr.explanation.settings import CamSettings
 from cxr.training.data import Prefetcher, TensorBatches
 
 log = logging.getLogger(__name__)
@@ -206,13 +207,13 @@ def cam(
     data_dir: str | Path,
     split_table: str | Path,
     out_dir: str | Path,
-    method: str = "cam",
-    top_k: int = 4,
-    side: str = "test",
-    column: str = "split",
-    max_images: int | None = None,
-    batch_size: int = 32,
-    figure_images: int = 4,
+    method: str = CamSettings.method,
+    top_k: int = CamSettings.top_k,
+    side: str = CamSettings.side,
+    column: str = CamSettings.column,
+    max_images: int | None = CamSettings.max_images,
+    batch_size: int = CamSettings.batch_size,
+    figure_images: int = CamSettings.figure_images,
     box_fraction: float = 0.5,
     device: str | torch.device | None = None,
 ) -> dict:

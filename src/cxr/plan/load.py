@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
+from cxr.cascade import CHEST_FRACTION
+from cxr.data.presets import Preset
+from cxr.explanation.settings import CamSettings, CompareSettings
 from cxr.layout import Layout
 from cxr.plan.parts import (
     CASCADE_SCHEME,
@@ -32,16 +36,36 @@ def load(params: Mapping, scale: str | None = None, layout: Layout | None = None
     scale = raw["scale"]
     studies = raw.get("training", {}).get("studies", {})
     schemes = raw["split"]
+    presets = {name: _preset(cfg) for name, cfg in raw["preprocess"]["presets"].items()}
+    raw["preprocess"]["presets"] = presets
     cascade = _cascade(studies, scale, schemes)
     return Plan(
         scale=scale,
         seed=raw["seed"],
         datasets={name: _dataset(name, cfg, layout) for name, cfg in raw["datasets"].items()},
-        presets=raw["preprocess"]["presets"],
+        presets=presets,
         builds={name: tuple(presets) for name, presets in raw["preprocess"]["build"].items()},
         schemes=schemes,
         studies={name: _study(name, cfg, scale, raw, cascade) for name, cfg in studies.items()},
         layout=layout,
+    )
+
+
+def _preset(cfg: dict) -> dict:
+    """A preset of params.yaml with :class:`Preset`'s defaults filled in (the name is added
+    where the preset is used)."""
+    filled = {f.name: f.default for f in fields(Preset) if f.name not in ("size", "steps", "name")}
+    return filled | cfg
+
+
+def _cam(cfg: dict) -> Cam:
+    """A stage's ``cam`` block with :class:`CamSettings`' defaults filled in."""
+    default = CamSettings()
+    return Cam(
+        method=cfg.get("method", default.method),
+        top_k=cfg.get("top_k", default.top_k),
+        images=cfg.get("images", default.figure_images),
+        max_images=cfg.get("max_images", default.max_images or "all"),
     )
 
 
@@ -80,9 +104,8 @@ def _cascade(studies: dict, scale: str, schemes: dict) -> Cascade | None:
     unknown = [module for module in cfg["modules"] if module not in studies[study]["stages"]]
     if unknown:
         raise PlanError(f"{study} cascade: module(s) {unknown} are not stages of {study}")
-    return Cascade(
-        study, cfg["preset"], cfg["sources"], cfg["chest_fraction"], tuple(cfg["modules"])
-    )
+    fraction = cfg.get("chest_fraction", CHEST_FRACTION)
+    return Cascade(study, cfg["preset"], cfg["sources"], fraction, tuple(cfg["modules"]))
 
 
 def _study(name: str, cfg: dict, scale: str, raw: dict, cascade: Cascade | None) -> Study:
@@ -118,7 +141,6 @@ def _stage(
         "input_size": presets[cfg["preset"]]["size"],
     }
     evaluate = defaults("evaluate") | cfg.get("evaluate", {})
-    cam = defaults("cam") | cfg.get("cam", {})
     return Stage(
         study=study,
         name=name,
@@ -130,7 +152,7 @@ def _stage(
         init_columns={} if init_from is None else _init_columns(where, earlier[init_from], columns),
         recipe=recipe,
         evaluate=Evaluate(evaluate["threshold"], tuple(evaluate.get("paper", ()))),
-        cam=None if recipe.get("architecture") == "logreg" else Cam(**cam),
+        cam=None if recipe.get("architecture") == "logreg" else _cam(cfg.get("cam", {})),
     )
 
 
@@ -199,4 +221,6 @@ def _compare(study: str, stages: dict[str, Stage], cfg: dict) -> CompareCams:
     columns = tuple(c for c in stages[names[0]].columns if c in shared)
     if not columns:
         raise PlanError(f"{where}: {', '.join(names)} train no split column in common")
-    return CompareCams(tuple(names), tuple(labels), cfg["method"], cfg["images"], columns)
+    default = CompareSettings()
+    method, images = cfg.get("method", default.method), cfg.get("images", default.images)
+    return CompareCams(tuple(names), tuple(labels), method, images, columns)
