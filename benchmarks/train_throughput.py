@@ -1,7 +1,7 @@
 """Training images/s of every architecture with synthetic input beside the real input pipeline.
 
 For each architecture and input size, the engine's own epoch loop (``Trainer._train_epoch`` of
-``cxr.training.engine``: targets, loss, backward, optimiser step) runs short epochs fed by
+``cxr.training.loop``: targets, loss, backward, optimiser step) runs short epochs fed by
 
 (a) ``synthetic``: a fixed float tensor, already normalised, held in memory (the upper bound).
     The engine has no public one-step function; this side goes through the loop's in-memory
@@ -56,9 +56,10 @@ from cxr.data.preprocess import TENSOR_FILE, load_tensor
 from cxr.training import augment
 from cxr.training.augment import Augment
 from cxr.training.data import TaskData, TensorBatches
-from cxr.training.engine import Trainer, _reproducible
+from cxr.training.loop import Trainer
 from cxr.training.models import ARCHITECTURES, SMALL_CNNS
 from cxr.training.recipe import Recipe
+from cxr.training.runtime import reproducible
 
 DEFAULT_ARCHS = ("densenet121", "resnet50", "alexnet", "vgg19_bn", "smallcnn_v1", "logreg")
 DEMO, PAPER = 64, 224
@@ -190,7 +191,7 @@ def measure(arch: str, size: int, label: str, args: argparse.Namespace, tmp: Pat
 
     device = torch.device("cpu")
     load_before = os.getloadavg()[0]
-    with _reproducible(True, device):
+    with reproducible(True, device):
         warm_images = write_images(folder, n_warm, size, seed=size)
         warm = make_task(warm_images, np.arange(n_warm), seed=2)
         trainer = Trainer(warm, recipes[True], device, rank=0, world=1)

@@ -22,7 +22,7 @@ import torch
 from cxr import cli
 from cxr.data.index import build_index
 from cxr.data.preprocess import INDEX_FILE, STATS_FILE, TENSOR_FILE
-from cxr.training import augment, engine
+from cxr.training import augment, engine, loop
 from cxr.training.checkpoint import RESUME_FILE, load_plain, resume_folder
 from cxr.training.data import Prefetcher, TensorBatches
 from cxr.training.losses import MaskedLoss
@@ -226,7 +226,7 @@ def test_frozen_features_are_computed_once_and_train_the_head_as_the_full_pass_w
 ) -> None:
     cfg = {"architecture": "smallcnn_v2", "transfer": "frozen", "epochs": 2}
     cached = run(data, tmp_path / "cached", **cfg)
-    monkeypatch.setattr(engine.Trainer, "_cacheable_head", lambda self: None)
+    monkeypatch.setattr(loop.Trainer, "_cacheable_head", lambda self: None)
     full = run(data, tmp_path / "full", **cfg)
     assert cached["features_cached"] and not full["features_cached"]
     for name, tensor in weights(tmp_path / "cached").items():
@@ -255,6 +255,40 @@ def test_init_carries_layers_across_stages_with_a_head_of_another_size(
     a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert (a["classifier.3.weight"].shape[0], b["classifier.3.weight"].shape[0]) == (2, 3)
     torch.testing.assert_close(a["features.0.0.weight"], b["features.0.0.weight"])
+
+
+def test_run_json_names_the_dataset_preset_and_init_stage(store: Path, tmp_path: Path) -> None:
+    old = write_data(tmp_path / "old" / "data", 10)  # stats.json without dataset and preset
+    new = write_data(tmp_path / "new" / "data", 10)
+    stats = json.loads((new / STATS_FILE).read_text())
+    stats |= {"dataset": ["nih", "jsrt"], "preset": {"name": "tiny_eq", "size": 32}}
+    (new / STATS_FILE).write_text(json.dumps(stats))
+    first = run(old, tmp_path / "a", column="fold_0", epochs=1, stage="pre")
+    assert {k: first["data"][k] for k in ("dataset", "preset", "init_stage")} == dict.fromkeys(
+        ("dataset", "preset", "init_stage")
+    )
+    run(new, tmp_path / "b", tmp_path / "a" / "model.pt", epochs=1, stage="fine")
+    written = json.loads((tmp_path / "b" / "run.json").read_text())["data"]
+    assert written["dataset"] == ["nih", "jsrt"]
+    assert written["preset"] == "tiny_eq"
+    assert written["init_stage"] == {"study": "test", "stage": "pre", "column": "fold_0"}
+
+
+def test_an_init_whose_run_json_does_not_name_its_stage_is_refused_before_training(
+    store: Path, data: Path, tmp_path: Path
+) -> None:
+    from cxr.training.models import ModelSpec, build_model
+
+    init = tmp_path / "init" / "model.pt"
+    init.parent.mkdir()
+    torch.save(build_model(ModelSpec("logreg", 2, 32)).state_dict(), init)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"init/run\.json: missing: --init .*model\.pt must be"):
+        run(data, out, init, epochs=1)
+    (init.parent / "run.json").write_text(json.dumps({"recipe": {"study": "s"}, "data": {}}))
+    with pytest.raises(ValueError, match=r"run\.json: lacks recipe\.stage, data\.split_column:"):
+        run(data, out, init, epochs=1)
+    assert not out.exists() and not resume_folder(out).exists()
 
 
 # -- resume ------------------------------------------------------------------------------------
@@ -488,7 +522,7 @@ def test_shards_of_a_global_batch_are_the_batch_and_the_prefetcher_reports_error
 def test_validation_auroc_equals_sklearns_with_ties() -> None:
     from sklearn.metrics import roc_auc_score
 
-    from cxr.training.engine import rank_auroc
+    from cxr.evaluation.auroc import rank_auroc
 
     rng = np.random.default_rng(0)
     for _ in range(100):

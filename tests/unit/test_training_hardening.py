@@ -16,10 +16,11 @@ from test_training import recipe, write_data
 
 from cxr import tracking
 from cxr.data.preprocess import INDEX_FILE
-from cxr.data.transforms import Preset
+from cxr.data.presets import Preset
 from cxr.splits.assign import Scheme
-from cxr.training import engine
+from cxr.training.checkpoint import InitWeights
 from cxr.training.data import load_task
+from cxr.training.loop import Trainer
 from cxr.training.models import ModelSpec, backbone_carried, build_model, init_from_checkpoint
 
 
@@ -115,10 +116,10 @@ def test_an_init_below_half_the_backbone_is_refused_unless_allowed(tmp_path: Pat
     data = write_data(tmp_path / "data", 10)
     task = load_task(data, data.parent / "split.parquet", "split", recipe())
     state = build_model(ModelSpec("logreg", 2, 32)).state_dict()
-    trainer = engine.Trainer(task, recipe(architecture="smallcnn_v1"), torch.device("cpu"), 0, 1)
-    refused = engine.InitWeights(Path("a/model.pt"), state)
+    trainer = Trainer(task, recipe(architecture="smallcnn_v1"), torch.device("cpu"), 0, 1)
+    refused = InitWeights(Path("a/model.pt"), state)
     with pytest.raises(ValueError, match=r"--init a/model\.pt: it carries only 0 of the 8 "):
         trainer.initialise(refused, None)
-    allowed = engine.InitWeights(Path("a/model.pt"), state, allow_partial=True)
+    allowed = InitWeights(Path("a/model.pt"), state, allow_partial=True)
     layers = trainer.initialise(allowed, None)
     assert layers is not None and layers["partial_init_allowed"] is True

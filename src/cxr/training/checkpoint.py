@@ -1,4 +1,9 @@
-"""Checkpoints: saved atomically, read only as tensors and plain data.
+"""Checkpoints: saved atomically, read only as tensors and plain data; an ``--init`` carried
+into a new model; resuming a run.
+
+A run is resumable: a checkpoint written after every epoch holds the model, optimiser,
+scheduler, best-so-far and history; the same command after a kill continues from it and ends
+with the same weights as an uninterrupted run.
 
 - The resume checkpoint of output ``DIR`` is ``<parent>/.<DIR name>.cxr-resume/last.pt``,
   outside the atomic work folder (which a new run deletes), replaced once per epoch with
@@ -12,18 +17,41 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 import shutil
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from cxr.training.models import backbone_carried, init_from_checkpoint
+
+log = logging.getLogger(__name__)
+
 RESUME_FILE = "last.pt"
-#: The keys of a resume checkpoint (see engine._save_resume).
+#: The keys of a resume checkpoint (see :func:`save_resume`).
 RESUME_KEYS = frozenset({"fingerprint", "state", "model", "optimizer"})
+#: The least share of the backbone's parameter tensors an ``--init`` must carry.
+MIN_INIT_SHARE = 0.5
+
+
+@dataclass
+class State:
+    """What a checkpoint carries from one epoch to the next."""
+
+    epoch: int = 0  # the next epoch to run
+    history: list[dict] = field(default_factory=list)
+    best_loss: float = float("inf")
+    best_epoch: int = -1
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs: int = 0
+    stopped: bool = False
+    run_id: str | None = None
+    seconds: float = 0.0
 
 
 def resume_folder(out: str | Path) -> Path:
@@ -79,6 +107,45 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+@dataclass(frozen=True)
+class InitWeights:
+    """An earlier stage's weights to start from (``cxr train --init``)."""
+
+    path: Path
+    state: dict[str, torch.Tensor]
+    allow_partial: bool = False
+
+
+def carry(model: nn.Module, init: InitWeights, architecture: str) -> dict:
+    """Copy ``init``'s matching tensors into ``model``; refuse an init that carries less than
+    :data:`MIN_INIT_SHARE` of the backbone unless allowed. Returns the init record."""
+    carried, dropped = init_from_checkpoint(model, init.state)
+    n, total = backbone_carried(model, carried)
+    partial = n < MIN_INIT_SHARE * total
+    what = f"{n} of the {total} parameter tensors of the {architecture} backbone"
+    if partial and not init.allow_partial:
+        raise ValueError(
+            f"--init {init.path}: it carries only {what} (matched by name and shape: a model "
+            "of another architecture or input size?), so training would start from mostly "
+            "random weights; pass --allow-partial-init to train from it anyway"
+        )
+    log.info(
+        "init: carried %d tensor(s) over, not %d: %s",
+        len(carried),
+        len(dropped),
+        ", ".join(dropped[:8]) or "none",
+    )
+    if partial:
+        log.warning("--init %s carries only %s (--allow-partial-init)", init.path, what)
+    return {
+        "carried": carried,
+        "not_carried": dropped,
+        "backbone_carried": n,
+        "backbone_tensors": total,
+        "partial_init_allowed": partial,
+    }
+
+
 def _reason(err: BaseException) -> str:
     """The telling line of a torch.load error (its first, or weights_only's verdict)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
@@ -109,6 +176,44 @@ def _what_file(path: str | Path) -> str:
     if head.startswith(b"PK"):
         return "a truncated or damaged zip archive: copy it again or retrain it"
     return "torch.save writes a zip archive (or a pickle) of tensors; this file is neither"
+
+
+def load_resume(out: Path, stamp: str) -> tuple[State, dict | None]:
+    """The state to start from: the resume checkpoint of ``out`` if it matches this run."""
+    path = resume_folder(out) / RESUME_FILE
+    if not path.exists():
+        return State(), None
+    checkpoint = load_plain(path)
+    if checkpoint.get("fingerprint") != stamp:
+        log.warning(
+            "ignoring %s: it was written for another recipe, data, split or init; starting over",
+            path,
+        )
+        return State(), None
+    state = State(**checkpoint["state"])
+    log.info("resuming from %s after epoch %d", path, state.epoch)
+    return state, checkpoint
+
+
+def save_resume(
+    out: Path,
+    stamp: str,
+    state: State,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None,
+) -> None:
+    """Replace the resume checkpoint of ``out`` with the run after ``state.epoch`` epochs."""
+    save_atomic(
+        {
+            "fingerprint": stamp,
+            "state": vars(state),
+            "model": plain_state(model),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler else {},
+        },
+        resume_folder(out) / RESUME_FILE,
+    )
 
 
 def remove_resume(out: str | Path) -> None:
