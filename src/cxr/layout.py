@@ -120,6 +120,28 @@ class Layout:
     def cascade_summary(self, study: str) -> str:
         return f"{self.results}/metrics/train/{study}/{END_TO_END}.json"
 
+    # --- the trees the report lists: studies, then their stages, then their columns ----------
+
+    def model_tree(self, study: str = "", stage: str = "") -> str:
+        """Every study's models, one study's (a folder per stage) or one stage's (per column)."""
+        return _below(f"{self.results}/models", study, stage)
+
+    def evaluation_tree(self, study: str = "", stage: str = "") -> str:
+        """Every study's evaluations, one study's (a folder per stage) or one stage's."""
+        return _below(f"{self.results}/evaluation", study, stage)
+
+    def cam_tree(self, study: str = "", stage: str = "") -> str:
+        """Every study's CAMs, one study's (a folder per stage) or one stage's (per column)."""
+        return _below(f"{self.results}/cam", study, stage)
+
+    def cam_compare_tree(self, study: str) -> str:
+        """A study's CAM comparisons: a folder per compared pair (``a_vs_b``)."""
+        return f"{self.results}/cam_compare/{study}"
+
+    def run_record(self, study: str, stage: str, column: str) -> str:
+        """The run.json cxr train writes beside the weights: the recipe and the data used."""
+        return f"{self.model(study, stage, column)}/run.json"
+
     def report(self) -> str:
         return f"{self.results}/report.md"
 
@@ -135,3 +157,10 @@ class Layout:
     def benchmark(self, rule: str, job: str = "") -> str:
         """A job's Snakemake benchmark, beside its log."""
         return self.log(rule, job).removesuffix(".log") + ".benchmark.tsv"
+
+
+def _below(root: str, study: str, stage: str) -> str:
+    """``root``, or its ``study`` folder, or that study's ``stage`` folder."""
+    if stage and not study:
+        raise ValueError(f"{root}: stage {stage!r} given without its study")
+    return "/".join([root, *(key for key in (study, stage) if key)])

@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 from cxr.cli import main
-from cxr.reporting import build_report, write_report
+from cxr.layout import Layout
+from cxr.reporting import write_report
+from cxr.reporting.discovery import discover, read_run
 from cxr.reporting.document import to_html, to_markdown
+from cxr.reporting.provenance import data_of
+from cxr.reporting.report import build_report
 
 RECIPE = {
     "architecture": "densenet121",
@@ -25,13 +29,20 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def _model(results: Path, study: str, stage: str, column: str, dataset: str, init=None) -> None:
+def _model(results: Path, study: str, stage: str, column: str, name: str, start=None, **data):
+    """A run.json of data set ``name``, the model of ``start`` (study, stage, column) its
+    init; ``data``: fields of its ``data`` block in place of those made up from these."""
+    init_stage = dict(zip(("study", "stage", "column"), start, strict=True)) if start else None
     run = {
         "recipe": {**RECIPE, "study": study, "stage": stage},
         "data": {
-            "folder": f"results/preprocessed/{dataset}/eq_64",
-            "split": f"results/splits/{dataset}/official.parquet",
-            "init": init,
+            "folder": f"results/preprocessed/{name}/eq_64",
+            "dataset": name,
+            "preset": "eq_64",
+            "split": f"results/splits/{name}/official.parquet",
+            "init": "results/models/{}/{}/{}/model.pt".format(*start) if start else None,
+            "init_stage": init_stage,
+            **data,
         },
         "epochs_run": 4,
         "best_epoch": 2,
@@ -68,7 +79,7 @@ def results(tmp_path: Path) -> Path:
     )
     _write(cam / "cam_grid.png", "png")
     for fold in ("fold_0", "fold_1"):
-        _model(results, "study_two", "model_c", fold, "jsrt", init="a/b/model_a/split/model.pt")
+        _model(results, "study_two", "model_c", fold, "jsrt", start=("a", "model_a", "split"))
         _evaluation(results / "evaluation/study_two/model_c" / fold, 0.8)
     folds = results / "evaluation/study_two/model_c/folds"
     _write(
@@ -210,10 +221,11 @@ def test_a_cascade_study_gets_its_end_to_end_table_after_its_modules(results: Pa
     }
     _write(results / "metrics/cascade/plain_64.json", json.dumps(made))
     _write(results / "metrics/cascade/tiny_32.json", "{}")  # another preset's sets: not read
-    _write(
-        folder / "metrics.json",
-        json.dumps({"heldout": "results/preprocessed/cascade_heldout/plain_64"}),
-    )
+    # the held-out set's preset is what its stats.json records, not its folder's name
+    heldout = results / "preprocessed/cascade_heldout/renamed"
+    stats = {"dataset": "cascade_heldout", "preset": {"name": "plain_64", "size": 64}}
+    _write(heldout / "stats.json", json.dumps(stats))
+    _write(folder / "metrics.json", json.dumps({"heldout": str(heldout)}))
     doc, problems = build_report(
         results, results, sources={"cascade_heldout": "synthetic"}, scale="demo"
     )
@@ -229,3 +241,115 @@ def test_a_cascade_study_gets_its_end_to_end_table_after_its_modules(results: Pa
         "missing results/evaluation/cascade/end_to_end/routes.png",
         "missing results/evaluation/study_one/main/split/reliability.png",
     ]
+
+
+# -- provenance: what run.json and stats.json record, never what the folders are named --------
+
+
+def _captions(results: Path, study: str, sources=SOURCES) -> list[str]:
+    doc, _ = build_report(results, results, sources=sources, scale="demo")
+    return [b.caption for b in doc.blocks if getattr(b, "caption", "").startswith(study)]
+
+
+def _labels(results: Path, stage: str, folder: Path, stats: dict | None) -> None:
+    """An evaluation of ``study/<stage>/split`` whose labels are ``folder``'s index.parquet."""
+    evaluation = results / "evaluation/study" / stage / "split"
+    _evaluation(evaluation, 0.7)
+    labels = {"alignment": {"labels": str(folder / "index.parquet")}}
+    _write(evaluation / "metrics.json", json.dumps(labels))
+    if stats is not None:
+        _write(folder / "stats.json", json.dumps(stats))
+
+
+def test_dataset_preset_and_init_stage_come_from_run_json(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    start = {"study": "s", "stage": "first", "column": "fold_1"}
+    _model(
+        results,
+        "study",
+        "main",
+        "split",
+        "jsrt",
+        folder="elsewhere/x",
+        dataset="nih",
+        preset="p64",
+        init="weights/start.pt",
+        init_stage=start,
+    )
+    _evaluation(results / "evaluation/study/main/split", 0.7)
+    captions = _captions(results, "study")
+    assert captions
+    for caption in captions:
+        assert "init imagenet then first/fold_1," in caption
+        assert "preset p64," in caption
+        assert "Data: nih (synthetic miniature)." in caption
+        assert "elsewhere" not in caption and "jsrt" not in caption
+
+
+def test_init_weights_without_a_recorded_stage_are_named_as_given(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    _model(results, "study", "main", "split", "nih", init="weights/start.pt", init_stage=None)
+    _evaluation(results / "evaluation/study/main/split", 0.7)
+    assert all("init imagenet then weights/start.pt," in c for c in _captions(results, "study"))
+
+
+def test_without_run_json_the_labels_stats_json_says(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    folder = tmp_path / "tensors/anything"  # named neither after the dataset nor the preset
+    _labels(results, "main", folder, {"dataset": "nih", "preset": {"name": "p64", "size": 64}})
+    stage = discover(Layout(results=str(results)))[0]
+    assert data_of(stage, Layout(results=str(results))) == ("nih", "p64")
+    text, problems = _markdown(results)
+    assert "Data: nih, SYNTHETIC" in text
+    assert "Data: nih (synthetic miniature)." in text
+    assert any("run.json (the recipe)" in p for p in problems)
+
+
+def test_run_json_fields_it_lacks_come_from_the_labels_stats_json(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    _model(results, "study", "main", "split", "jsrt", dataset=None, preset=None)
+    _labels(results, "main", tmp_path / "t/jsrt/eq_64", {"dataset": "nih", "preset": "p64"})
+    for caption in _captions(results, "study"):
+        assert "preset p64," in caption
+        assert "Data: nih (synthetic miniature)." in caption
+
+
+def test_when_nothing_records_it_the_dataset_is_unknown(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    _model(results, "study", "main", "split", "nih", dataset=None, preset=None)
+    _labels(results, "main", tmp_path / "preprocessed/nih/eq_64", None)  # no stats.json
+    captions = _captions(results, "study")
+    assert captions
+    assert all("Data: unknown dataset." in c and "preset" not in c for c in captions)
+
+
+def test_a_mixed_set_names_its_sources(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    _model(results, "study", "main", "split", "x", dataset=["jsrt", "nih"])
+    _evaluation(results / "evaluation/study/main/split", 0.7)
+    assert all(
+        "Data: jsrt+nih (synthetic and real mixed)." in c for c in _captions(results, "study")
+    )
+    text, _ = _markdown(results)
+    assert "Data: jsrt+nih, synthetic and real sources mixed." in text
+    both = {"jsrt": "synthetic", "nih": "synthetic"}
+    assert all("(synthetic miniature)" in c for c in _captions(results, "study", both))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dataset", 3),
+        ("dataset", ["nih", 3]),
+        ("preset", {"name": "p64"}),
+        ("init_stage", "first/fold_1"),
+        ("init_stage", {"study": "s", "stage": "first"}),
+    ],
+)
+def test_run_json_provenance_of_the_wrong_type_is_refused(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    results = tmp_path / "results"
+    _model(results, "study", "main", "split", "nih", **{field: value})
+    with pytest.raises(ValueError, match=rf"data\.{field} of the wrong type"):
+        read_run(results / "models/study/main/split/run.json")

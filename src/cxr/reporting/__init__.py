@@ -6,10 +6,10 @@ import contextlib
 from pathlib import Path
 
 from cxr.core.atomic import atomic_path, check_replaceable
-from cxr.reporting.build import build_report
 from cxr.reporting.document import to_html, to_markdown
+from cxr.reporting.report import build_report
 
-__all__ = ["build_report", "write_report"]
+__all__ = ["write_report"]
 
 
 def write_report(
