@@ -63,6 +63,9 @@ PARENT_TAG = "mlflow.parentRunId"
 OUT_TAG = "cxr.out"
 #: The tag of a run left RUNNING by a killed job, naming the run that replaced it.
 REPLACED_TAG = "cxr.replaced_by"
+#: The experiment tag by which MLflow 3's UI opens a study on its training runs (not on the
+#: GenAI overview).
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 #: Tables every MLflow SQLite store has.
 STORE_TABLES = frozenset({"alembic_version", "experiments", "runs", "tags", "params", "metrics"})
 #: What to do about a local store that is not a complete MLflow store.
@@ -273,16 +276,20 @@ def _experiment_id(client: MlflowClient, study: str) -> str:
     experiment = client.get_experiment_by_name(study)
     if experiment is None:
         try:
-            return client.create_experiment(study)
+            created = client.create_experiment(study, tags={KIND_TAG: KIND})
         except MlflowException:  # a job beside us on a server created it first
             experiment = client.get_experiment_by_name(study)
             if experiment is None:
                 raise
+        else:
+            return created
     if experiment.lifecycle_stage != "active":
         raise ValueError(
             f"MLflow experiment {study!r} is deleted: restore it (mlflow experiments restore "
             f"--experiment-id {experiment.experiment_id}) or remove it for good (mlflow gc)"
         )
+    if experiment.tags.get(KIND_TAG) != KIND:  # made by an older cxr, or by hand
+        client.set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
     return experiment.experiment_id
 
 

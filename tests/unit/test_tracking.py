@@ -117,6 +117,10 @@ def test_bad_names_are_refused_before_touching_the_store(workdir):
 def test_a_stage_with_three_folds(store):
     ids = prepare_store(["nih"])
     assert prepare_store(["nih"]) == ids  # idempotent
+    # the UI opens the study on its training runs, not on the GenAI overview
+    assert (
+        store.get_experiment(ids["nih"]).tags["mlflow.experimentKind"] == "custom_model_development"
+    )
     model = torch.nn.Linear(4, 2)
     params = {"train": {"lr": 0.01, "epochs": 3}, "findings": ["a", "b"]}
     for fold in ["0", "1", "2"]:
@@ -302,3 +306,10 @@ def test_densenet121_is_logged_and_loads(store):
     loaded = mlflow.pytorch.load_model(logged.model_uri)
     assert type(loaded) is type(model)
     assert not loaded.training
+
+
+def test_an_experiment_made_without_its_kind_gets_it(store):
+    made = store.create_experiment("nih")  # by hand, or by an older cxr
+    assert "mlflow.experimentKind" not in store.get_experiment(made).tags
+    assert prepare_store(["nih"]) == {"nih": made}
+    assert store.get_experiment(made).tags["mlflow.experimentKind"] == "custom_model_development"
