@@ -130,10 +130,11 @@ def test_run_json_and_mlflow_record_the_init_used(
     data = write_data(tmp_path / "data", n=10, size=64)
     cfg = {"task": "multiclass", "loss": "cross_entropy", "architecture": "alexnet"}
     cfg |= {"init": "auto", "transfer": "last_blocks", "input_size": 64, "epochs": 1}
+    cfg["allow_random_features"] = not cached  # without the file: refused unless allowed
     recipe = Recipe.from_dict({"study": "auto", "batch_size": 8, **cfg})
     summary = engine.train(data, data.parent / "split.parquet", "split", recipe, tmp_path / "m")
     used = "imagenet" if cached else "random"
-    assert summary["init_weights"] == used
+    assert summary["init_weights"] == summary["init_source"] == used
     assert summary["recipe"]["init"] == "auto"  # what was asked stays in the recipe
     from mlflow import MlflowClient
 
@@ -143,3 +144,20 @@ def test_run_json_and_mlflow_record_the_init_used(
     frozen = state["features.0.weight"]  # AlexNet's first conv does not train in last_blocks
     from_file = standin[1]["features.0.weight"].sum(1, keepdim=True)
     assert torch.equal(frozen, from_file) == cached
+
+
+@pytest.mark.parametrize("architecture", ["densenet121", "resnet50", "alexnet", "vgg19_bn"])
+def test_the_plan_looks_for_imagenet_where_training_loads_it(
+    architecture: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cxr.training.imagenet (torch-free, read by the plan) names the file models.py loads."""
+    from cxr.training import imagenet
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = models.imagenet_weights_path(architecture)
+    assert path == imagenet.hub_dir() / "checkpoints" / imagenet.FILES[architecture]
+    assert not imagenet.cached(architecture)
+    path.parent.mkdir(parents=True)
+    path.touch()
+    assert imagenet.cached(architecture)
+    assert not imagenet.cached("smallcnn_v1")

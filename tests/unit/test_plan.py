@@ -51,21 +51,29 @@ def test_load_leaves_its_argument_untouched() -> None:
     assert params == before
 
 
-@pytest.mark.parametrize(("scale", "models"), [("demo", 23), ("paper", 37)])
-def test_the_real_params_expand_at_both_scales(scale: str, models: int) -> None:
+@pytest.mark.parametrize(("scale", "models", "stand_ins"), [("demo", 27, 4), ("paper", 37, 0)])
+def test_the_real_params_expand_at_both_scales(
+    scale: str, models: int, stand_ins: int, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ImageNet files (an empty torch hub cache), demo's `init: auto` stages start
+    from four pretraining stand-ins (DenseNet-121, ResNet-50, AlexNet, VGG19_bn at 64 px);
+    paper's `init: imagenet` needs none, and its corpus is not built."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     plan = load(PARAMS, scale)
     assert plan.scale == scale
     assert len(plan.models()) == len(plan.model_targets()) == models
     assert len(plan.train_metric_targets()) == models
     evaluations = plan.evaluation_targets()
     assert sum("/evaluation/" in t and not t.endswith("/folds") for t in evaluations) == models
-    assert sum("/cam/" in t for t in evaluations) == models - 1  # logistic regression: no CAM
+    # no CAM of logistic regression nor of a stand-in
+    assert sum("/cam/" in t for t in evaluations) == models - 1 - stand_ins
     assert sum(t.endswith("/folds") for t in evaluations) == 2  # Models B and C
     assert len(plan.compare_targets()) == (3 if scale == "demo" else 10)  # JSRT's folds
-    assert len(plan.preprocessed_targets()) == 14  # preprocess.build
-    assert len(plan.leakage_targets()) == 9  # every split scheme (the cascade sets: below)
+    corpus = 1 if stand_ins else 0
+    assert len(plan.preprocessed_targets()) == 14 + corpus  # preprocess.build (+ the corpus)
+    assert len(plan.leakage_targets()) == 9 + corpus  # every split scheme (cascade: below)
     assert len(plan.cascade_targets()) == 4
-    assert sum(len(s.stages) for s in plan.trained) == 19  # one track-init marker each
+    assert sum(len(s.stages) for s in plan.trained) == 19 + stand_ins  # a track-init each
 
 
 def test_paper_merges_each_stage_and_cascade_paper_block_key_by_key() -> None:
@@ -354,7 +362,7 @@ def test_cxr_plan_prints_the_resolved_plan(tmp_path, capsys: pytest.CaptureFixtu
     assert (
         "  model_c: jsrt / tiny_eq (32 px) / cv3 -> folds 0-2, from model_a's split model" in text
     )
-    assert "    cam      none (logistic regression has no feature map)" in text
+    assert "    cam      none" in text  # logistic regression: no feature map
     assert "  compare_cams model_b vs model_c on folds 0-2 (auto, 2 images each)" in text
     assert all(len(line) <= 100 for line in text.splitlines())
 
@@ -374,3 +382,70 @@ def test_cxr_plan_names_what_is_wrong(tmp_path, caplog: pytest.LogCaptureFixture
     params.write_text(yaml.safe_dump(bad))
     assert main(["plan", "--params", str(params)]) == 1
     assert "training tiny_transfer/model_c: init_from 'model_x'" in caplog.text
+
+
+# --- the synthetic pretraining stand-in ---------------------------------------------------------
+
+
+def _frozen_params() -> dict:
+    """The tiny configuration with the pretraining corpus, its block and a frozen auto stage."""
+    params = tiny_params()
+    params["datasets"]["pretrain"] = {
+        "enabled": True, "source": "synthetic", "root": "data/raw/pretrain",
+        "synthetic": {"n": 40, "size": 64, "variant": "box"},
+    }  # fmt: skip
+    params["split"]["pretrain"] = {"official": {"method": "official"}}
+    recipe = {"task": "multilabel", "architecture": "alexnet", "loss": "bce", "epochs": 1}
+    params["pretraining"] = {"dataset": "pretrain", "split": "official", "recipe": recipe}
+    frozen = {**recipe, "init": "auto", "transfer": "frozen"}
+    params["training"]["studies"]["tiny_multilabel"]["stages"]["frozen"] = {
+        "dataset": "nih", "preset": "tiny_eq", "split": "official", "recipe": frozen,
+    }  # fmt: skip
+    return params
+
+
+def test_an_auto_stage_without_imagenet_starts_from_the_stand_in(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    plan = load(_frozen_params())
+    assert next(iter(plan.studies)) == "pretraining"  # trained first, reported first
+    stand_in = plan.stage("pretraining", "alexnet_32px")
+    assert (stand_in.dataset, stand_in.preset, stand_in.columns) == (
+        "pretrain",
+        "tiny_eq",
+        ("split",),
+    )
+    assert (
+        stand_in.recipe["architecture"] == "alexnet"
+        and stand_in.recipe.get("init", "random") == "random"
+    )
+    frozen = plan.stage("tiny_multilabel", "frozen")
+    assert (frozen.init_study, frozen.init_from, frozen.init_columns) == (
+        "pretraining", "alexnet_32px", {"split": "split"},
+    )  # fmt: skip
+    assert plan.builds["pretrain"] == ("tiny_eq",)
+    jobs = Jobs(plan)
+    weights = "results/models/pretraining/alexnet_32px/split/model.pt"
+    assert jobs.init_arg("tiny_multilabel", "frozen", "split") == f"--init {weights}"
+    assert plan.stage("tiny_multilabel", "main").init_from is None  # smallcnn: no ImageNet
+
+
+def test_with_imagenet_cached_no_stand_in_is_trained(tmp_path, monkeypatch) -> None:
+    from cxr.training import imagenet
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / imagenet.FILES["alexnet"]).touch()
+    plan = load(_frozen_params())
+    assert "pretraining" not in plan.studies
+    assert plan.stage("tiny_multilabel", "frozen").init_from is None
+    assert "pretrain" not in plan.enabled  # the corpus is not even generated
+
+
+def test_a_study_may_not_take_the_stand_ins_name() -> None:
+    params = _frozen_params()
+    studies = params["training"]["studies"]
+    studies["pretraining"] = studies.pop("tiny_multiclass")
+    with pytest.raises(PlanError, match="a study may not be named 'pretraining'"):
+        load(params)

@@ -215,6 +215,7 @@ def test_every_architecture_and_transfer_mode_trains(
         input_size=size,
         epochs=1,
         batch_size=8,
+        allow_random_features=True,
     )
     total = sum(v.numel() for k, v in weights(tmp_path / "out").items() if "running" not in k)
     assert 0 < summary["trainable_parameters"] <= total
@@ -225,12 +226,33 @@ def test_frozen_features_are_computed_once_and_train_the_head_as_the_full_pass_w
     store: Path, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = {"architecture": "smallcnn_v2", "transfer": "frozen", "epochs": 2}
+    cfg["allow_random_features"] = True
     cached = run(data, tmp_path / "cached", **cfg)
     monkeypatch.setattr(loop.Trainer, "_cacheable_head", lambda self: None)
     full = run(data, tmp_path / "full", **cfg)
     assert cached["features_cached"] and not full["features_cached"]
     for name, tensor in weights(tmp_path / "cached").items():
         torch.testing.assert_close(tensor, weights(tmp_path / "full")[name], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("transfer", ["frozen", "last_blocks"])
+def test_a_frozen_backbone_of_random_weights_is_refused_unless_allowed(
+    store: Path, data: Path, tmp_path: Path, transfer: str
+) -> None:
+    with pytest.raises(ValueError, match=f"transfer {transfer} would start from random weights"):
+        run(data, tmp_path / "refused", architecture="smallcnn_v2", transfer=transfer, epochs=1)
+    assert not (tmp_path / "refused").exists()
+    run(data, tmp_path / "a", architecture="smallcnn_v2", epochs=1, stage="a")
+    started = run(  # from an earlier stage's weights: allowed
+        data,
+        tmp_path / "b",
+        architecture="smallcnn_v2",
+        transfer=transfer,
+        epochs=1,
+        stage="b",
+        init=tmp_path / "a" / "model.pt",
+    )
+    assert started["init_source"] == "stage test/a"
 
 
 def test_init_carries_layers_across_stages_with_a_head_of_another_size(

@@ -14,7 +14,11 @@ DATASETS: tuple[str, ...] = (
     "xray_types",
     "not_xray",
     "imagefolder6",
+    "pretrain",
 )
+#: The synthetic pretraining corpus (:mod:`cxr.synth.pretrain`): a model trained on it is the
+#: stand-in for ImageNet features.
+PRETRAIN = "pretrain"
 
 
 #: The 14 ChestX-ray14 findings, alphabetical: the label vocabulary of NIH and of the chest

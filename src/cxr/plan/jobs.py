@@ -93,7 +93,9 @@ class Jobs:
             "tracking": self.layout.tracking_marker(study, stage),
         }
         if found.init_from is not None:
-            inputs["init"] = self.layout.model(study, found.init_from, found.init_columns[column])
+            inputs["init"] = self.layout.model(
+                found.init_study or study, found.init_from, found.init_columns[column]
+            )
         return inputs
 
     def init_arg(self, study: str, stage: str, column: str) -> str:
@@ -101,7 +103,8 @@ class Jobs:
         found = self._trains(study, stage, column)
         if found.init_from is None:
             return ""
-        return f"--init {self.layout.weights(study, found.init_from, found.init_columns[column])}"
+        start = (found.init_study or study, found.init_from, found.init_columns[column])
+        return f"--init {self.layout.weights(*start)}"
 
     def _trains(self, study: str, stage: str, column: str) -> Stage:
         """The stage, checked to train ``column``."""

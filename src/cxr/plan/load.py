@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from cxr.cascade import CHEST_FRACTION
@@ -13,6 +13,7 @@ from cxr.layout import Layout
 from cxr.plan.parts import (
     CASCADE_SCHEME,
     CASCADE_SETS,
+    PRETRAINING,
     SPLIT,
     Cam,
     Cascade,
@@ -26,6 +27,7 @@ from cxr.plan.parts import (
 )
 from cxr.plan.plan import Plan
 from cxr.plan.schema import defaults, validated
+from cxr.training import imagenet
 
 
 def load(params: Mapping, scale: str | None = None, layout: Layout | None = None) -> Plan:
@@ -39,15 +41,99 @@ def load(params: Mapping, scale: str | None = None, layout: Layout | None = None
     presets = {name: _preset(cfg) for name, cfg in raw["preprocess"]["presets"].items()}
     raw["preprocess"]["presets"] = presets
     cascade = _cascade(studies, scale, schemes)
+    datasets = {name: _dataset(name, cfg, layout) for name, cfg in raw["datasets"].items()}
+    builds = {name: tuple(presets) for name, presets in raw["preprocess"]["build"].items()}
+    built = {name: _study(name, cfg, scale, raw, cascade) for name, cfg in studies.items()}
+    if "pretraining" in raw:
+        built, corpus = _with_stand_ins(built, raw, datasets)
+        builds[raw["pretraining"]["dataset"]] = corpus
     return Plan(
         scale=scale,
         seed=raw["seed"],
-        datasets={name: _dataset(name, cfg, layout) for name, cfg in raw["datasets"].items()},
+        datasets=datasets,
         presets=presets,
-        builds={name: tuple(presets) for name, presets in raw["preprocess"]["build"].items()},
+        builds=builds,
         schemes=schemes,
-        studies={name: _study(name, cfg, scale, raw, cascade) for name, cfg in studies.items()},
+        studies=built,
         layout=layout,
+    )
+
+
+def _with_stand_ins(
+    studies: dict[str, Study], raw: dict, datasets: dict[str, Dataset]
+) -> tuple[dict[str, Study], tuple[str, ...]]:
+    """Studies whose ``init: auto`` stages, for want of a cached ImageNet file, start from a
+    backbone pretrained on the synthetic corpus, led by the :data:`PRETRAINING` study that
+    trains those backbones (one per architecture and input size, on the first user's
+    preset); and the corpus's presets.
+
+    The corpus is built only when some enabled stage needs it; with none, its dataset is
+    switched off and the studies are returned as they are.
+    """
+    cfg = raw["pretraining"]
+    where = "pretraining"
+    if PRETRAINING in studies:
+        raise PlanError(f"{where}: a study may not be named {PRETRAINING!r} (cxr makes it)")
+    corpus = cfg["dataset"]
+    if corpus not in datasets:
+        raise PlanError(f"{where}: dataset {corpus!r} is not in datasets")
+    if cfg["split"] not in raw["split"].get(corpus, {}):
+        raise PlanError(f"{where}: {corpus} has no split scheme {cfg['split']!r}")
+    stand_ins: dict[str, Stage] = {}
+    out: dict[str, Study] = {}
+    for name, study in studies.items():
+        stages = {}
+        for stage in study.stages.values():
+            if study.enabled and datasets[corpus].enabled and _needs_stand_in(stage):
+                key = f"{stage.recipe['architecture']}_{stage.recipe['input_size']}px"
+                if key not in stand_ins:
+                    stand_ins[key] = _stand_in(key, stage, cfg, raw)
+                columns = dict.fromkeys(stage.columns, SPLIT)
+                stage = replace(stage, init_from=key, init_study=PRETRAINING, init_columns=columns)
+            stages[stage.name] = stage
+        out[name] = replace(study, stages=stages)
+    if not stand_ins:
+        datasets[corpus] = replace(datasets[corpus], enabled=False)
+        return studies, ()
+    lead = Study(PRETRAINING, True, stand_ins, None, None)
+    presets = tuple(dict.fromkeys(s.preset for s in stand_ins.values()))
+    return {PRETRAINING: lead, **out}, presets
+
+
+def _needs_stand_in(stage: Stage) -> bool:
+    """A stage that asks for ImageNet features (``init: auto``) the cache cannot give."""
+    architecture = stage.recipe.get("architecture", "")
+    return (
+        stage.init_from is None
+        and stage.recipe.get("init") == "auto"
+        and architecture in imagenet.FILES
+        and not imagenet.cached(architecture)
+    )
+
+
+def _stand_in(name: str, user: Stage, cfg: dict, raw: dict) -> Stage:
+    """The pretraining stage of ``user``'s architecture at ``user``'s preset and size."""
+    recipe = {
+        "seed": raw["seed"],
+        **cfg["recipe"],
+        "architecture": user.recipe["architecture"],
+        "study": PRETRAINING,
+        "stage": name,
+        "input_size": user.recipe["input_size"],
+    }
+    evaluate = defaults("evaluate")
+    return Stage(
+        study=PRETRAINING,
+        name=name,
+        dataset=cfg["dataset"],
+        preset=user.preset,
+        split=cfg["split"],
+        columns=(SPLIT,),
+        init_from=None,
+        init_columns={},
+        recipe=recipe,
+        evaluate=Evaluate(evaluate["threshold"], ()),
+        cam=None,  # the stand-in is judged by its test AUROC; its maps explain nothing here
     )
 
 

@@ -13,6 +13,8 @@ CASCADE_SETS = ("cascade_xray", "cascade_type", "cascade_chest")
 #: ... and the held-out mixed set the cascade is evaluated on; all of them at this split scheme.
 HELDOUT_SET = "cascade_heldout"
 CASCADE_SCHEME = "heldout"
+#: The study of the synthetic pretraining stand-ins (params.yaml's ``pretraining`` block).
+PRETRAINING = "pretraining"
 
 
 class PlanError(ValueError):
@@ -83,6 +85,7 @@ class Stage:
     recipe: dict[str, Any]  # what cxr train gets: study, stage, input_size and seed filled in
     evaluate: Evaluate
     cam: Cam | None  # None: logistic regression has no feature map to draw
+    init_study: str | None = None  # the study of init_from, when not this one (pretraining)
 
     @property
     def folds(self) -> bool:

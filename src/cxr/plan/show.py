@@ -57,7 +57,8 @@ def _stage(stage: Stage, size: int) -> list[str]:
     start = ""
     if stage.init_from is not None:
         source = SPLIT if set(stage.init_columns.values()) == {SPLIT} else "same fold"
-        start = f", from {stage.init_from}'s {source} model"
+        owner = f"{stage.init_study}/" if stage.init_study else ""
+        start = f", from {owner}{stage.init_from}'s {source} model"
     recipe = " ".join(
         f"{key}={_value(value)}"
         for key, value in sorted(stage.recipe.items())
@@ -106,7 +107,7 @@ def _wrap(head: str, text: str) -> list[str]:
 
 def _cam(cam: Cam | None) -> str:
     if cam is None:
-        return "none (logistic regression has no feature map)"
+        return "none"
     images = "all test images" if cam.max_images == "all" else f"at most {cam.max_images} images"
     return f"{cam.method}, top {cam.top_k}, {cam.images} in the figure, {images}"
 

@@ -29,7 +29,9 @@ def settings_text(stage: Stage, layout: Layout, scale: str | None) -> str:
     split = (stage.run.get("data") or {}).get("split")
     init = get("init")
     start = started_from(stage.run)
-    if start:
+    if str(stage.run.get("init_source", "")).startswith("synthetic pretraining"):
+        init = f"synthetic pretraining ({start}), not ImageNet"
+    elif start:
         init += f" then {start}"
     parts = [
         f"architecture {get('architecture')}",

@@ -188,14 +188,17 @@ class RenderJob:
     rgba: bool
 
 
-def generate(out: Path, n: int, size: int, seed: int, variant: str) -> None:
-    """Write a miniature of ``n`` images of side ``size`` in the ``variant`` layout into ``out``."""
+def generate(out: Path, n: int, size: int, seed: int, variant: str, first_patient: int = 1) -> None:
+    """Write a miniature of ``n`` images of side ``size`` in the ``variant`` layout into ``out``;
+    its patient ids start at ``first_patient``."""
     rng = rng_for(seed, _PLAN)
     plans = plan_images(rng, n)
     anatomies = [image_anatomy(seed, p) for p in plans]
     place_findings(seed, plans, anatomies)
     choose_boxed(rng, plans)
     choose_rgba(rng, plans)
+    for plan in plans:
+        plan.patient_id += first_patient - 1
     assign_paths(plans, variant)
     write_label_files(out, rng, plans, variant)
     jobs = [

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch.distributed as dist
 
 from cxr.core.atomic import atomic_path
+from cxr.core.datasets import PRETRAIN
 from cxr.tracking import check_store, git_commit
 from cxr.training.checkpoint import (
     InitWeights,
@@ -64,7 +65,9 @@ def train(
     if rank == 0:
         check_store()
     weights = resolve_init(recipe.architecture, recipe.init)  # init "auto": what it became
+    check_features(recipe, weights, init)
     source = data_source(data, split, split_column, init, data_version)
+    begins = init_source(weights, identity["init_stage"])
     stamp = fingerprint(
         {
             "recipe": recipe.to_dict(),
@@ -80,7 +83,7 @@ def train(
         trainer = Trainer(task, recipe, device, rank, world, weights)
         layers = trainer.initialise(start, checkpoint)
         run = (
-            stack.enter_context(_tracking(recipe, source, state.run_id, weights, out))
+            stack.enter_context(_tracking(recipe, source, state.run_id, weights, begins, out))
             if rank == 0
             else None
         )
@@ -107,6 +110,7 @@ def train(
             "data": {**source, **identity},
             "init": layers,
             "init_weights": weights,
+            "init_source": begins,
             "trainable_parameters": trainer.trainable,
             "best_epoch": state.best_epoch,
             "best_val_loss": state.best_loss,
@@ -130,16 +134,38 @@ def train(
     return summary
 
 
+def check_features(recipe: Recipe, weights: str, init: str | Path | None) -> None:
+    """Refuse a frozen or last-blocks recipe that would start from random weights."""
+    if recipe.transfer == "full" or weights != "random" or init or recipe.allow_random_features:
+        return
+    raise ValueError(
+        f"recipe {recipe.study}/{recipe.stage}: transfer {recipe.transfer} would start from "
+        f"random weights (init {recipe.init}: no ImageNet file of {recipe.architecture} in the "
+        "torch hub cache, no --init), and a frozen random backbone measures nothing; place the "
+        "file, give --init (params.yaml's `pretraining` does), or set allow_random_features"
+    )
+
+
+def init_source(weights: str, stage: dict | None) -> str:
+    """Where the weights start, in words: ImageNet, random, the synthetic pretraining stand-in
+    (an --init trained on the pretraining corpus) or an earlier stage."""
+    if stage is None:
+        return weights
+    if stage.get("dataset") == PRETRAIN:
+        return "synthetic pretraining (not ImageNet)"
+    return f"stage {stage['study']}/{stage['stage']}"
+
+
 @contextlib.contextmanager
 def _tracking(
-    recipe: Recipe, source: dict, run_id: str | None, weights: str, out: Path
+    recipe: Recipe, source: dict, run_id: str | None, weights: str, begins: str, out: Path
 ) -> Iterator[RunLog]:
     from cxr import tracking
 
     column = source["split_column"]
     fold = column.removeprefix("fold_") if column.startswith("fold_") else None
     tags = {k: str(v) for k, v in source.items() if v is not None}
-    params = {**recipe.to_dict(), "init_weights": weights}
+    params = {**recipe.to_dict(), "init_weights": weights, "init_source": begins}
     with tracking.training_run(
         recipe.study, recipe.stage, fold, params, tags, run_id=run_id, out=out
     ) as run:

@@ -64,8 +64,9 @@ def data_identity(data: str | Path) -> dict:
 
 
 def init_stage(init: str | Path) -> dict[str, str]:
-    """The study, stage and split column of the model ``init`` (a model.pt), from the run.json
-    beside it; a one-line ValueError if that file is missing or lacks one."""
+    """The study, stage and split column of the model ``init`` (a model.pt), and the dataset
+    it was trained on if recorded, from the run.json beside it; a one-line ValueError if that
+    file is missing or lacks one of the first three."""
     path = Path(init).parent / RUN_FILE
     if not path.is_file():
         raise ValueError(
@@ -81,6 +82,9 @@ def init_stage(init: str | Path) -> dict[str, str]:
         if isinstance(value, str) and value:
             found[name] = value
     missing = [key for name, key in STAGE_KEYS.items() if name not in found]
+    dataset = (run.get("data") or {}).get("dataset") if isinstance(run.get("data"), dict) else None
+    if dataset is not None:
+        found["dataset"] = dataset
     if missing:
         raise ValueError(
             f"{path}: lacks {', '.join(missing)}: the run.json of --init {init} must record "

@@ -51,7 +51,9 @@ class Recipe:
     ``init``: ``random``, ``imagenet`` (the file must be in the local torch hub cache) or
     ``auto``: ImageNet where the cache has the file, else random with a warning
     (:func:`cxr.training.models.resolve_init`); ``cxr train`` records which one in run.json and
-    MLflow (``init_weights``).
+    MLflow (``init_weights``). A ``frozen`` or ``last_blocks`` recipe that would so start from
+    random weights (no ImageNet file, no ``--init``) is refused: a frozen random backbone is a
+    random projection that measures nothing. ``allow_random_features`` allows it.
     """
 
     study: str
@@ -79,6 +81,7 @@ class Recipe:
     augment: Augment = field(default_factory=Augment)
     seed: int = bounded(0, low=0, high=MAX_SEED)
     deterministic: bool = True
+    allow_random_features: bool = False
 
     def __post_init__(self) -> None:
         for name in ("study", "stage"):
