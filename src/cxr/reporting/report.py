@@ -1,5 +1,6 @@
-"""The whole report as one document: an introduction, what is missing, every study's stages
-(and a cascade's end-to-end section after its modules), then how long each job took."""
+"""The whole report as one document: an introduction, what learned at a glance, what is
+missing, every study's stages (and a cascade's end-to-end section after its modules), then how
+long each job took."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from cxr.layout import Layout
 from cxr.reporting.discovery import Stage, discover, nothing_found, subfolders
 from cxr.reporting.document import Bullets, Document, Heading, Paragraph
 from cxr.reporting.end_to_end import end_to_end
+from cxr.reporting.glance import glance
 from cxr.reporting.sections import Sections
 from cxr.reporting.timings import timing_blocks
 
@@ -40,6 +42,8 @@ def build_report(
     ]
     doc = Document("cxr report")
     doc.add(Bullets(_intro(results, layout, stages, studies, sources, scale, expected)))
+    for block in glance(stages, layout):
+        doc.add(block)
     timings = timing_blocks(Path(logs), studies) if logs is not None else []
     problems = list(dict.fromkeys(sections.problems))
     doc.add(Heading("Missing outputs", 2))
