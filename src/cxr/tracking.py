@@ -516,6 +516,35 @@ def _start(
     return experiment_id, run
 
 
+#: The longest dataset digest MLflow stores.
+DIGEST = 36
+
+
+@dataclass(frozen=True)
+class DataInput:
+    """A file a run read, logged as an MLflow run input (the runs table's Dataset column)."""
+
+    name: str  # e.g. nih/plain_64
+    digest: str  # of its content
+    source: str  # its path
+    context: str  # training, split or init
+
+
+def _log_inputs(client: MlflowClient, run_id: str, inputs: Sequence[DataInput]) -> None:
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    client.log_inputs(
+        run_id,
+        datasets=[
+            DatasetInput(
+                Dataset(i.name, i.digest[:DIGEST], "local", json.dumps({"uri": i.source})),
+                [InputTag("mlflow.data.context", i.context)],
+            )
+            for i in inputs
+        ],
+    )
+
+
 @contextlib.contextmanager
 def training_run(
     study: str,
@@ -525,12 +554,14 @@ def training_run(
     tags: Mapping[str, str],
     run_id: str | None = None,
     out: Path | None = None,
+    inputs: Sequence[DataInput] = (),
 ) -> Iterator[RunLog]:
     """Track one job: a child run of the stage's parent per fold, or a stage run (fold=None).
 
     ``run_id`` (kept by a job killed earlier) continues that run instead. The run ends FINISHED,
     FAILED if the block raises (the exception propagates), or KILLED on an interrupt. ``out``:
     the job's output folder; earlier runs of it left RUNNING by a killed job are marked KILLED.
+    ``inputs``: the data it reads, logged as run inputs (lineage in the UI).
     """
     names = _names(study, stage, fold)
     uri = tracking_uri()
@@ -543,6 +574,8 @@ def training_run(
     status = "KILLED"
     try:
         _log_params(client, run.info.run_id, params)
+        if inputs and run_id is None:  # a continued run has them already
+            _log_inputs(client, run.info.run_id, inputs)
         yield RunLog(run.info.run_id, client)
         status = "FINISHED"
     except Exception:

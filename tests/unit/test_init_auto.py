@@ -138,7 +138,11 @@ def test_run_json_and_mlflow_record_the_init_used(
     assert summary["recipe"]["init"] == "auto"  # what was asked stays in the recipe
     from mlflow import MlflowClient
 
-    params = MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).get_run(summary["run_id"]).data.params
+    tracked = MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).get_run(summary["run_id"])
+    params = tracked.data.params
+    # the data it read, as run inputs: the Dataset column of the runs table
+    inputs = {(i.dataset.name, i.tags[0].value) for i in tracked.inputs.dataset_inputs}
+    assert inputs == {(summary["data"]["folder"], "training"), ("split", "split")}
     assert (params["init"], params["init_weights"]) == ("auto", used)
     state = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
     frozen = state["features.0.weight"]  # AlexNet's first conv does not train in last_blocks

@@ -83,7 +83,9 @@ def train(
         trainer = Trainer(task, recipe, device, rank, world, weights)
         layers = trainer.initialise(start, checkpoint)
         run = (
-            stack.enter_context(_tracking(recipe, source, state.run_id, weights, begins, out))
+            stack.enter_context(
+                _tracking(recipe, source, identity, state.run_id, weights, begins, out)
+            )
             if rank == 0
             else None
         )
@@ -158,7 +160,13 @@ def init_source(weights: str, stage: dict | None) -> str:
 
 @contextlib.contextmanager
 def _tracking(
-    recipe: Recipe, source: dict, run_id: str | None, weights: str, begins: str, out: Path
+    recipe: Recipe,
+    source: dict,
+    identity: dict,
+    run_id: str | None,
+    weights: str,
+    begins: str,
+    out: Path,
 ) -> Iterator[RunLog]:
     from cxr import tracking
 
@@ -166,7 +174,23 @@ def _tracking(
     fold = column.removeprefix("fold_") if column.startswith("fold_") else None
     tags = {k: str(v) for k, v in source.items() if v is not None}
     params = {**recipe.to_dict(), "init_weights": weights, "init_source": begins}
+    inputs = [
+        tracking.DataInput(
+            "/".join(str(v) for v in (identity["dataset"], identity["preset"]) if v)
+            or source["folder"],
+            source["tensor_digest"],
+            source["folder"],
+            "training",
+        ),
+        tracking.DataInput(
+            Path(source["split"]).stem, source["split_digest"], source["split"], "split"
+        ),
+    ]
+    if source["init"]:
+        inputs.append(tracking.DataInput("init", source["init_digest"], source["init"], "init"))
+    if source["dvc"]:  # the raw dataset's version, as its DVC pointer names it
+        inputs.append(tracking.DataInput("dvc", source["dvc"], source["folder"], "raw data"))
     with tracking.training_run(
-        recipe.study, recipe.stage, fold, params, tags, run_id=run_id, out=out
+        recipe.study, recipe.stage, fold, params, tags, run_id=run_id, out=out, inputs=inputs
     ) as run:
         yield run
