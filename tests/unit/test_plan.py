@@ -71,7 +71,7 @@ def test_the_real_params_expand_at_both_scales(
     assert len(plan.compare_targets()) == (3 if scale == "demo" else 10)  # JSRT's folds
     corpus = 1 if stand_ins else 0
     assert len(plan.preprocessed_targets()) == 14 + corpus  # preprocess.build (+ the corpus)
-    assert len(plan.leakage_targets()) == 9 + corpus  # every split scheme (cascade: below)
+    assert len(plan.leakage_targets()) == 11 + corpus  # every split scheme (cascade: below)
     assert len(plan.cascade_targets()) == 4
     assert sum(len(s.stages) for s in plan.trained) == 19 + stand_ins  # a track-init each
 
@@ -396,7 +396,10 @@ def _frozen_params() -> dict:
     }  # fmt: skip
     params["split"]["pretrain"] = {"official": {"method": "official"}}
     recipe = {"task": "multilabel", "architecture": "alexnet", "loss": "bce", "epochs": 1}
-    params["pretraining"] = {"dataset": "pretrain", "split": "official", "recipe": recipe}
+    params["pretraining"] = {
+        "dataset": "pretrain", "split": "official", "recipe": recipe,
+        "by_architecture": {"alexnet": {"lr": 0.0001}, "vgg19_bn": {"epochs": 2}},
+    }  # fmt: skip
     frozen = {**recipe, "init": "auto", "transfer": "frozen"}
     params["training"]["studies"]["tiny_multilabel"]["stages"]["frozen"] = {
         "dataset": "nih", "preset": "tiny_eq", "split": "official", "recipe": frozen,
@@ -420,6 +423,7 @@ def test_an_auto_stage_without_imagenet_starts_from_the_stand_in(
         stand_in.recipe["architecture"] == "alexnet"
         and stand_in.recipe.get("init", "random") == "random"
     )
+    assert (stand_in.recipe["lr"], stand_in.recipe["epochs"]) == (0.0001, 1)  # its own rate
     frozen = plan.stage("tiny_multilabel", "frozen")
     assert (frozen.init_study, frozen.init_from, frozen.init_columns) == (
         "pretraining", "alexnet_32px", {"split": "split"},

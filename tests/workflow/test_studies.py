@@ -113,7 +113,9 @@ def test_seed003_three_small_cnns_from_scratch() -> None:
         assert (paper.input_size, paper.epochs) == (64, 70)
         assert paper.optimizer == ("sgd" if version == 2 else "adam")
         cfg = stage("seed003_smallcnn", f"smallcnn_v{version}")
-        assert (cfg.dataset, cfg.split) == ("imagefolder6", "official")
+        assert (cfg.dataset, cfg.split) == ("imagefolder6", "random_60_10_30")  # 240 test images
+        published = stage("seed003_smallcnn", f"smallcnn_v{version}", "paper")
+        assert published.split == "official"
         assert demo.epochs <= 20  # the three train in about a minute on a 2-core CPU
 
 
@@ -122,7 +124,8 @@ def test_seed004_partial_fine_tuning_and_its_trials() -> None:
     for name in stages:
         cfg, paper = stage("seed004_covid", name), stage("seed004_covid", name, "paper")
         demo = recipe("seed004_covid", name)
-        assert (cfg.dataset, cfg.split) == ("covid_radiography", "random_80_10_10")
+        assert (cfg.dataset, cfg.split) == ("covid_radiography", "random_60_10_30")  # 240 test
+        assert paper.split == "random_80_10_10"
         assert (demo.task, demo.loss) == ("multiclass", "cross_entropy")
         assert PRESETS[cfg.preset]["size"] == 64
         assert PRESETS[paper.preset]["size"] == 224

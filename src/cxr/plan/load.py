@@ -113,10 +113,12 @@ def _needs_stand_in(stage: Stage) -> bool:
 
 def _stand_in(name: str, user: Stage, cfg: dict, raw: dict) -> Stage:
     """The pretraining stage of ``user``'s architecture at ``user``'s preset and size."""
+    architecture = user.recipe["architecture"]
     recipe = {
         "seed": raw["seed"],
         **cfg["recipe"],
-        "architecture": user.recipe["architecture"],
+        **cfg.get("by_architecture", {}).get(architecture, {}),
+        "architecture": architecture,
         "study": PRETRAINING,
         "stage": name,
         "input_size": user.recipe["input_size"],
