@@ -316,10 +316,10 @@ def build_cascade_sets(
     sizes = {s.dataset: images.shape[1:] for s, (_, images) in zip(sources, loaded, strict=True)}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"the cascade's sources differ in image size: {sizes}; use one preset")
+    recorded = [_recorded_preset(source) for source in sources]
     presets: dict[str, list[str]] = {}
-    for source in sources:
-        presets.setdefault(_in_words(_recorded_preset(source)), []).append(source.dataset)
-    recorded = _recorded_preset(sources[0])
+    for source, preset_of in zip(sources, recorded, strict=True):
+        presets.setdefault(_in_words(preset_of), []).append(source.dataset)
     if len(presets) != 1:
         shown = "; ".join(f"{', '.join(names)}: {p}" for p, names in presets.items())
         raise ValueError(f"the cascade's sources differ in preprocessing ({shown}); use one preset")
@@ -359,7 +359,7 @@ def build_cascade_sets(
     for role, name in SETS.items():
         part = sets[role]
         folder = out_root / "preprocessed" / name / preset
-        _write_set(folder, name, part, images, role in ("heldout", "chest"), recorded)
+        _write_set(folder, name, part, images, role in ("heldout", "chest"), recorded[0])
         report["sets"][name] = {
             "images": len(part),
             "by_side": part["side"].value_counts().sort_index().to_dict(),

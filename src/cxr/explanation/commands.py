@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from cxr.core.commands import Command, existing_file, existing_folder, positive_int, trained_folder
@@ -60,13 +61,10 @@ def _cam_arguments(p: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace, kind: type[ExplainedImages]) -> ExplainedImages:
     """The typed settings of ``kind`` from the parsed arguments of the same names."""
-    fields = kind.__dataclass_fields__
-    return kind(**{name: getattr(args, name) for name in fields})
+    return kind(**{f.name: getattr(args, f.name) for f in fields(kind)})
 
 
 def _cam(args: argparse.Namespace) -> None:
-    from dataclasses import asdict
-
     from cxr.explanation.run import cam
 
     chosen = _settings(args, CamSettings)
@@ -97,8 +95,6 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cam_compare(args: argparse.Namespace) -> None:
-    from dataclasses import asdict
-
     from cxr.explanation.compare import compare_cams
 
     if args.label and len(args.label) != len(args.model):
