@@ -15,6 +15,8 @@ from pathlib import Path
 
 #: The column of a stage's summary over its folds, beside its fold_<i> evaluations.
 FOLDS = "folds"
+#: The column of a stage's evaluation of its folds' test predictions pooled (cxr pool-folds).
+POOLED = "pooled"
 #: The stage name of a cascade's end-to-end evaluation, beside its modules' evaluations.
 END_TO_END = "end_to_end"
 
@@ -76,10 +78,6 @@ class Layout:
 
     # --- training ---------------------------------------------------------------------------
 
-    def tracking_marker(self, study: str, stage: str) -> str:
-        """The marker of cxr track-init: the study's MLflow experiment and the stage's run."""
-        return f"{self.results}/tracking/{study}/{stage}.json"
-
     def model(self, study: str, stage: str, column: str) -> str:
         """The folder cxr train writes."""
         return f"{self.results}/models/{study}/{stage}/{column}"
@@ -106,6 +104,10 @@ class Layout:
 
     def fold_summary(self, study: str, stage: str) -> str:
         return self.evaluation(study, stage, FOLDS)
+
+    def pooled_evaluation(self, study: str, stage: str) -> str:
+        """The evaluation of a k-fold stage's test predictions pooled over its folds."""
+        return self.evaluation(study, stage, POOLED)
 
     def cam(self, study: str, stage: str, column: str) -> str:
         return f"{self.results}/cam/{study}/{stage}/{column}"

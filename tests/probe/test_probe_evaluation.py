@@ -1,11 +1,12 @@
-"""The probe of the evaluation verbs: evaluate, summarize-folds, train-summary and report, fed
-what a new user might give them by mistake. Each bad input ends in one line naming the file or
-argument and what is wrong; nothing is written."""
+"""The probe of the evaluation verbs: evaluate, summarize-folds, pool-folds, train-summary and
+report, fed what a new user might give them by mistake. Each bad input ends in one line naming
+the file or argument and what is wrong; nothing is written."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,11 @@ def fold(i: int, name: str = "metrics.json") -> str:
 
 def summarize(*files: str) -> tuple[str, ...]:
     return ("summarize-folds", *files, "--out", "folds_out")
+
+
+def pool(*models: str, labels: str = JSRT) -> tuple[str, ...]:
+    given = [a for m in models for a in ("--model", m)]
+    return ("pool-folds", *given, "--labels", labels, "--resamples", "20", "--out", "pooled_out")
 
 
 def summary(model: str = FOLD.format(0), evaluation: str = FOLD_EVAL.format(0)) -> tuple[str, ...]:
@@ -120,6 +126,19 @@ def both(*setups: Callable[[Path], None]) -> Callable[[Path], None]:
     def setup(root: Path) -> None:
         for one in setups:
             one(root)
+
+    return setup
+
+
+def fold_copy(source: str, rel: str) -> Callable[[Path], None]:
+    """A copy of the fold folder ``source`` at ``rel`` (linked) under another run id: the same
+    fold trained twice, as far as its files tell."""
+
+    def setup(root: Path) -> None:
+        shutil.copytree(root / source, root / rel, copy_function=os.link)
+        edited_json(f"{rel}/run.json", f"{source}/run.json", lambda r: r | {"run_id": "0" * 32})(
+            root
+        )
 
     return setup
 
@@ -568,6 +587,47 @@ SUMMARIZE_FOLDS = [
     ),
 ]
 
+POOL_FOLDS = [
+    Case(
+        "pool-folds-of-one-stage",
+        pool(*(FOLD.format(i) for i in range(3))),
+        rc=0,
+        message=r"3 fold\(s\): macro AUROC [\d.]+ over 9 image\(s\) -> pooled_out",
+        changes=(r"^\.?pooled_out(/|$|\.cxr-output$)",),
+    ),
+    Case(
+        "pool-folds-one-fold",
+        pool(FOLD.format(0)),
+        message=r"1 fold\(s\) given \(.*model_b/fold_0\): pooling needs the models of at least "
+        r"two folds of one stage",
+    ),
+    Case(
+        "pool-folds-the-same-fold-twice",
+        pool(FOLD.format(0), FOLD.format(0)),
+        message=r"fold_0: the same model \(run \w+\) as .*fold_0: each fold must be given once",
+    ),
+    Case(
+        "pool-folds-of-two-stages",
+        pool(FOLD.format(0), "results/models/tiny_transfer/model_c/fold_1"),
+        message=r"model_c/fold_1: a model of tiny_transfer/model_c, unlike .*model_b/fold_0 "
+        r"\(of tiny_transfer/model_b\): the folds of one stage are pooled",
+    ),
+    Case(
+        "pool-folds-overlapping-test-sides",
+        pool(FOLD.format(0), FOLD.format(1), "again"),
+        setup=fold_copy(FOLD.format(0), "again"),
+        message=r"fold_0/predictions/test\.parquet and again/predictions/test\.parquet: 3 "
+        r"image\(s\) in both test sides \(e\.g\. JPC\w+\.IMG\): pooled, an image would be "
+        r"tested twice",
+    ),
+    Case(
+        "pool-folds-labels-of-another-dataset",
+        pool(FOLD.format(0), FOLD.format(1), labels=NIH),
+        message=r"fold_0/predictions/test\.parquet: no image to evaluate: none of its 3 image\(s\)"
+        r" is in the labels",
+    ),
+]
+
 TRAIN_SUMMARY = [
     # 10. the evaluation of another model
     Case(
@@ -789,7 +849,7 @@ REPORT = [
     ),
 ]
 
-CASES = EVALUATE + SUMMARIZE_FOLDS + TRAIN_SUMMARY + REPORT
+CASES = EVALUATE + SUMMARIZE_FOLDS + POOL_FOLDS + TRAIN_SUMMARY + REPORT
 
 
 @probe_cases(CASES)

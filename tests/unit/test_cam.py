@@ -302,6 +302,14 @@ def test_cam_run_writes_its_folder(
     local = json.loads((out / "localisation.json").read_text())
     mass = next(f for f in local["findings"] if f["finding"] == "Mass")
     assert mass["boxes"] == 4 and mass["paper_iobb_acc@0.1"] == 0.44
+    blob = next(f for f in local["centred_blob"] if f["finding"] == "Mass")
+    assert blob["boxes"] == 4 and "paper_iobb_acc@0.1" not in blob
+    assert set(local["margin"]) == {"pointing_game", "iobb_acc@0.1", "mean_iobb"}
+    rows = pd.read_csv(out / "localisation.csv")
+    assert rows[["finding", "scorer"]].values.tolist() == [
+        ["Mass", "model"], ["Mass", "centred_blob"], ["all", "model"], ["all", "centred_blob"],
+    ]  # fmt: skip
+    assert "a centred blob for" in (out / "localisation.md").read_text()
     top = pd.read_csv(out / "top_k.csv")
     assert len(top) == 16 and set(top["rank"]) == {1, 2}
     assert matplotlib.image.imread(out / "cam_grid.png").shape[0] > 100

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
+from cxr.cascade.baseline import baselines
 from cxr.cascade.evaluate import accuracy_table, probabilities, run_cascade
 from cxr.cascade.sets import SETS, Source, build_cascade_sets
 from cxr.data.index import build_index, finding_column
@@ -217,6 +218,11 @@ def test_the_cascade_is_right_only_where_every_module_it_passes_is_right() -> No
     assert overall["end to end"] == pytest.approx(4 / 7)
     assert overall["Module I"] == pytest.approx(6 / 7)
     assert overall["Module III verdict"] == pytest.approx(2 / 3)
+    # the best constant answer: "chest, normal" (2 of 7; hand and not_xray tie, later in order)
+    entries = baselines(table)
+    assert (entries["majority_class"], entries["majority_share"]) == ("chest, normal", 2 / 7)
+    low, high = entries["end_to_end_accuracy_ci"]
+    assert low < 4 / 7 < high
 
 
 def test_probabilities_follow_the_order_of_the_rows_asked_for() -> None:

@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
 from cxr.data.index import build_index, finding_column
-from cxr.evaluation.bootstrap import WeightedAuroc, bootstrap_auroc
+from cxr.evaluation.bootstrap import WeightedAuroc, bootstrap_accuracy, bootstrap_auroc
 from cxr.evaluation.calibration import expected_calibration_error, reliability
 from cxr.evaluation.folds import summarize_folds
 from cxr.evaluation.paper import REFERENCES
@@ -287,6 +287,94 @@ def test_multiclass_confusion_and_diseases_predicted_normal(tmp_path):
     confusion = pd.read_csv(tmp_path / "out" / "confusion.csv")
     assert confusion.value_counts().to_dict()[("COVID", "Normal")] == 1
     assert (tmp_path / "out" / "predicted_as_normal.csv").exists()
+
+
+def multiclass(tmp_path: Path, truth: list[str], guess: list[str], **kw) -> dict:
+    """evaluate() of a multi-class case where each image's guessed class gets 0.8."""
+    classes = sorted(set(truth))
+    ids = [f"i{n}" for n in range(len(truth))]
+    index = write_index(tmp_path / "index.parquet", ids, label=truth)
+    probs = {c: [0.8 if g == c else 0.2 / (len(classes) - 1) for g in guess] for c in classes}
+    pred = write_preds(tmp_path / "p.parquet", ids, **probs)
+    return evaluate(pred, index, tmp_path / "out", **kw)
+
+
+def test_multiclass_accuracy_has_an_interval_and_the_majority_baseline(tmp_path):
+    truth = ["B", "A", "B", "C", "B", "A"]  # B: 3 of 6
+    guess = ["B", "A", "A", "C", "B", "B"]  # 4 of 6 right
+    m = multiclass(tmp_path, truth, guess, resamples=300, seed=5)
+    assert m["accuracy_overall"] == pytest.approx(4 / 6)
+    assert (m["majority_class"], m["majority_share"]) == ("B", 0.5)
+    low, high = m["accuracy_overall_ci"]
+    assert 0 <= low <= 4 / 6 <= high <= 1
+    (tmp_path / "again").mkdir()
+    again = multiclass(tmp_path / "again", truth, guess, resamples=300, seed=5)
+    assert again["accuracy_overall_ci"] == m["accuracy_overall_ci"]  # deterministic
+    head = pd.read_csv(tmp_path / "out" / "headline.csv")
+    assert head["metric"].tolist() == [
+        "auroc_macro", "auroc_micro", "accuracy_overall", "majority_share", "ece_macro",
+    ]  # fmt: skip
+    rows = head.set_index("metric")
+    assert json.loads(rows.loc["accuracy_overall", "ci"]) == [low, high]
+    assert json.loads(rows.loc["auroc_macro", "ci"]) == m["auroc_macro_ci"]
+    assert rows.loc["majority_share", "value"] == 0.5
+    assert pd.isna(rows.loc["majority_share", "ci"])
+    text = (tmp_path / "out" / "metrics.md").read_text()
+    assert "| majority_share | 0.500 |" in text
+    assert "Majority class: B (50.0% of the images evaluated)" in text
+    assert "AUROC and accuracy intervals" in text
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["majority_class"] == "B"
+
+
+def test_a_tie_for_the_majority_goes_to_the_first_class(tmp_path):
+    m = multiclass(tmp_path, ["B", "A", "B", "A", "C"], ["A"] * 5, resamples=20)
+    assert (m["majority_class"], m["majority_share"]) == ("A", 0.4)
+
+
+def test_the_accuracy_interval_lies_above_the_majority_for_a_good_classifier(tmp_path):
+    truth = ["A", "B", "C"] * 20
+    guess = ["B", "C"] + truth[2:]  # 58 of 60 right
+    m = multiclass(tmp_path, truth, guess, resamples=500)
+    assert m["majority_share"] == pytest.approx(1 / 3)
+    assert m["accuracy_overall_ci"][0] > m["majority_share"]
+
+
+def test_the_accuracy_interval_holds_the_majority_for_a_constant_guess(tmp_path):
+    truth = ["A"] * 15 + ["B"] * 9 + ["C"] * 6
+    m = multiclass(tmp_path, truth, ["A"] * 30, resamples=500)
+    assert m["accuracy_overall"] == m["majority_share"] == 0.5
+    low, high = m["accuracy_overall_ci"]
+    assert low < m["majority_share"] < high
+
+
+def test_the_accuracy_resamples_are_the_auroc_resamples():
+    """bootstrap_accuracy draws the patients bootstrap_auroc draws for the same seed."""
+    rng = np.random.default_rng(2)
+    groups = np.arange(40) // 2  # 20 patients of two images
+    correct = rng.integers(0, 2, 40).astype(bool)
+    drawn = np.random.default_rng(7).integers(0, 20, size=(100, 20))
+    counts = np.stack([np.bincount(row, minlength=20) for row in drawn])[:, groups]
+    expected = (counts * correct).sum(axis=1) / counts.sum(axis=1)
+    assert bootstrap_accuracy(correct, groups, 100, seed=7) == pytest.approx(expected)
+
+
+def test_binary_and_multilabel_headlines_have_no_majority(hand, two_outputs, tmp_path):
+    for k, (pred, index) in enumerate((hand, two_outputs)):
+        m = evaluate(pred, index, tmp_path / f"out{k}", resamples=20)
+        assert not {"majority_share", "majority_class", "accuracy_overall_ci"} & set(m)
+        head = pd.read_csv(tmp_path / f"out{k}" / "headline.csv")
+        assert "majority_share" not in set(head["metric"])
+        assert head["ci"].notna().tolist() == (head["metric"] == "auroc_macro").tolist()
+
+
+@pytest.fixture
+def two_outputs(tmp_path: Path) -> tuple[Path, Path]:
+    """A multi-label case: Nodule and Mass of six images."""
+    ids = [f"i{n}" for n in range(6)]
+    index = write_index(
+        tmp_path / "ml.parquet", ids, findings={"Nodule": Y, "Mass": [1, 0, 0, 1, 1, 0]}
+    )
+    return write_preds(tmp_path / "ml_test.parquet", ids, Nodule=P, Mass=P[::-1]), index
 
 
 def test_youden_threshold_is_chosen_on_validation(tmp_path):

@@ -51,29 +51,34 @@ def test_load_leaves_its_argument_untouched() -> None:
     assert params == before
 
 
-@pytest.mark.parametrize(("scale", "models", "stand_ins"), [("demo", 27, 4), ("paper", 37, 0)])
+@pytest.mark.parametrize(("scale", "models", "stand_ins"), [("demo", 31, 4), ("paper", 37, 0)])
 def test_the_real_params_expand_at_both_scales(
     scale: str, models: int, stand_ins: int, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without ImageNet files (an empty torch hub cache), demo's `init: auto` stages start
     from four pretraining stand-ins (DenseNet-121, ResNet-50, AlexNet, VGG19_bn at 64 px);
-    paper's `init: imagenet` needs none, and its corpus is not built."""
+    paper's `init: imagenet` needs none, and its corpus is not built. Demo trains seed 000's
+    Models B and C on 5 folds without maps of their own (compare_cams draws them); paper on
+    10 with."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     plan = load(PARAMS, scale)
     assert plan.scale == scale
     assert len(plan.models()) == len(plan.model_targets()) == models
     assert len(plan.train_metric_targets()) == models
     evaluations = plan.evaluation_targets()
-    assert sum("/evaluation/" in t and not t.endswith("/folds") for t in evaluations) == models
-    # no CAM of logistic regression nor of a stand-in
-    assert sum("/cam/" in t for t in evaluations) == models - 1 - stand_ins
+    summaries = ("/folds", "/pooled")
+    assert sum("/evaluation/" in t and not t.endswith(summaries) for t in evaluations) == models
+    # no CAM of logistic regression nor of a stand-in, nor at demo of Models B and C
+    unmapped = 1 + stand_ins + (10 if scale == "demo" else 0)
+    assert sum("/cam/" in t for t in evaluations) == models - unmapped
     assert sum(t.endswith("/folds") for t in evaluations) == 2  # Models B and C
-    assert len(plan.compare_targets()) == (3 if scale == "demo" else 10)  # JSRT's folds
+    assert sum(t.endswith("/pooled") for t in evaluations) == 2  # their folds pooled
+    assert len(plan.compare_targets()) == (5 if scale == "demo" else 10)  # JSRT's folds
     corpus = 1 if stand_ins else 0
     assert len(plan.preprocessed_targets()) == 14 + corpus  # preprocess.build (+ the corpus)
-    assert len(plan.leakage_targets()) == 11 + corpus  # every split scheme (cascade: below)
+    assert len(plan.leakage_targets()) == 12 + corpus  # every split scheme (cascade: below)
     assert len(plan.cascade_targets()) == 4
-    assert sum(len(s.stages) for s in plan.trained) == 19 + stand_ins  # a track-init each
+    assert sum(len(s.stages) for s in plan.trained) == 19 + stand_ins
 
 
 def test_paper_merges_each_stage_and_cascade_paper_block_key_by_key() -> None:
@@ -105,6 +110,12 @@ def test_tiny_params_expand_into_the_workflow_jobs(tiny: Jobs) -> None:
     assert plan.compare_targets() == [
         f"results/cam_compare/tiny_transfer/model_b_vs_model_c/fold_{i}.png" for i in range(3)
     ]
+    summaries = [t for t in plan.evaluation_targets() if t.endswith(("/folds", "/pooled"))]
+    assert summaries == [
+        f"results/evaluation/tiny_transfer/{stage}/{summary}"
+        for stage in ("model_b", "model_c")
+        for summary in ("folds", "pooled")
+    ]  # the k-fold stages only, each pooled beside its fold summary
     assert plan.cascade_targets() == [
         "results/evaluation/tiny_cascade/end_to_end",
         "results/metrics/splits/cascade_xray/heldout.json",
@@ -227,6 +238,18 @@ def test_a_schema_error_names_where_it_is() -> None:
         load(tiny_params(), "huge")
 
 
+def test_a_stage_of_one_fold_is_summarised_but_not_pooled() -> None:
+    params = tiny_params()
+    params["training"]["studies"]["tiny_transfer"]["stages"]["model_b"]["folds"] = [1]
+    jobs = Jobs(load(params))
+    targets = jobs.plan.evaluation_targets()
+    assert "results/evaluation/tiny_transfer/model_b/folds" in targets
+    assert "results/evaluation/tiny_transfer/model_b/pooled" not in targets
+    assert "results/evaluation/tiny_transfer/model_c/pooled" in targets
+    with pytest.raises(PlanError, match="tiny_transfer/model_b trains one fold: nothing to pool"):
+        jobs.pooled_inputs("tiny_transfer", "model_b")
+
+
 def test_a_job_outside_the_plan_is_named(tiny: Jobs) -> None:
     with pytest.raises(PlanError, match="no training stage tiny_transfer/model_x in params"):
         tiny.train_inputs("tiny_transfer", "model_x", "split")
@@ -234,6 +257,8 @@ def test_a_job_outside_the_plan_is_named(tiny: Jobs) -> None:
         tiny.train_inputs("tiny_transfer", "model_c", "split")
     with pytest.raises(PlanError, match="tiny_transfer/model_a trains no folds"):
         tiny.fold_evaluations("tiny_transfer", "model_a")
+    with pytest.raises(PlanError, match="tiny_transfer/model_a trains no folds"):
+        tiny.pooled_inputs("tiny_transfer", "model_a")
     with pytest.raises(PlanError, match="tiny_transfer has no compare_cams of a_vs_b"):
         tiny.compare_args("tiny_transfer", "a_vs_b", "fold_0")
 
@@ -254,15 +279,12 @@ def test_the_training_job_inputs_and_arguments(tiny: Jobs) -> None:
         "data": "results/preprocessed/jsrt/tiny_eq",
         "split": "results/splits/jsrt/cv3.parquet",
         "leakage": "results/metrics/splits/jsrt/cv3.json",
-        "tracking": "results/tracking/tiny_transfer/model_c.json",
         "init": "results/models/tiny_transfer/model_a/split",
     }
     assert tiny.init_arg("tiny_transfer", "model_c", "fold_1") == (
         "--init results/models/tiny_transfer/model_a/split/model.pt"
     )
     assert tiny.init_arg("tiny_transfer", "model_a", "split") == ""
-    assert tiny.parent_stage_arg("tiny_transfer", "model_c") == "--stage model_c"
-    assert tiny.parent_stage_arg("tiny_transfer", "model_a") == ""
     assert tiny.data_version_arg("tiny_transfer", "model_c") == ""  # no DVC pointer
 
 
@@ -274,6 +296,13 @@ def test_the_evaluation_and_cam_arguments(tiny: Jobs) -> None:
     )
     assert tiny.fold_metric_files("tiny_transfer", "model_b") == " ".join(
         f"results/evaluation/tiny_transfer/model_b/fold_{i}/metrics.json" for i in range(3)
+    )
+    assert tiny.pooled_inputs("tiny_transfer", "model_b") == {
+        "models": [f"results/models/tiny_transfer/model_b/fold_{i}" for i in range(3)],
+        "data": "results/preprocessed/jsrt/tiny_eq",
+    }
+    assert tiny.pooled_model_args("tiny_transfer", "model_b") == " ".join(
+        f"--model results/models/tiny_transfer/model_b/fold_{i}" for i in range(3)
     )
     assert tiny.compare_args("tiny_transfer", "model_b_vs_model_c", "fold_0") == (
         "--model results/models/tiny_transfer/model_b/fold_0 --label model_b"
@@ -325,6 +354,7 @@ def test_the_layout_gives_the_rules_patterns() -> None:
     )
     assert layout.preprocessed("{dataset}", "{preset}") == "results/preprocessed/{dataset}/{preset}"
     assert layout.fold_summary("{study}", "{stage}") == "results/evaluation/{study}/{stage}/folds"
+    assert layout.pooled_evaluation("s", "t") == "results/evaluation/s/t/pooled"
     assert layout.cam_compare("s", "a_vs_b", "fold_0") == "results/cam_compare/s/a_vs_b/fold_0.png"
     assert layout.predictions("s", "t", "split", "val") == (
         "results/models/s/t/split/predictions/val.parquet"

@@ -353,32 +353,3 @@ def test_run_json_provenance_of_the_wrong_type_is_refused(
     _model(results, "study", "main", "split", "nih", **{field: value})
     with pytest.raises(ValueError, match=rf"data\.{field} of the wrong type"):
         read_run(results / "models/study/main/split/run.json")
-
-
-@pytest.mark.parametrize(
-    ("interval", "said"),
-    [
-        ((0.61, 0.83), "learned"),
-        ((0.45, 0.7), "not distinguishable from chance"),
-        ((0.2, 0.4), "worse than chance"),
-        ((1.0, 1.0), "too few test images to tell"),
-        ((None, None), "no interval"),
-    ],
-)
-def test_the_verdict_is_the_interval_against_chance(interval, said) -> None:
-    from cxr.reporting.glance import verdict
-
-    assert verdict(*interval) == said
-
-
-def test_the_first_screen_says_what_learned(tmp_path: Path) -> None:
-    results = tmp_path / "results"
-    _model(results, "seed001", "densenet", "split", "nih")
-    _evaluation(results / "evaluation/seed001/densenet/split", 0.72)
-    doc, _ = build_report(results, results)
-    text = to_markdown(doc)
-    first = text.index("## At a glance: what learned")
-    assert first < text.index("## Missing outputs")
-    assert "1 of 1 models learned" in text
-    cells = "seed001 | densenet | split | 0.720 [0.610, 0.830] | 0.5 | – | learned"
-    assert f"| {cells} |" in text  # the paper's column holds no AUROC here

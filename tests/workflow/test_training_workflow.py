@@ -61,9 +61,11 @@ def planned(workdir: Path, params: dict, *args: str) -> tuple[dict[str, int], st
 
 def downstream_of(models: int) -> dict[str, int]:
     """The jobs that retraining ``models`` of tiny_transfer (model_c's folds among them) plans:
-    model_c's fold summary and its comparisons with model_b (one per fold) among them."""
+    model_c's fold summary, its pooled evaluation and its comparisons with model_b (one per
+    fold) among them."""
     each = {"train": models, "evaluate": models, "cam": models, "train_summary": models}
-    return each | {"evaluate_folds": 1, "cam_compare": 3, "report": 1, "all": 1}
+    folds = {"evaluate_folds": 1, "evaluate_pooled": 1, "cam_compare": 3}
+    return each | folds | {"report": 1, "all": 1}
 
 
 def test_every_study_stage_and_column_has_a_model_and_a_summary(built: Path) -> None:
@@ -234,6 +236,24 @@ def test_a_fold_stage_gets_mean_and_std_over_its_folds(built: Path) -> None:
     assert accuracy["values"] == per_fold
     assert accuracy["mean"] == pytest.approx(np.mean(per_fold))
     assert accuracy["std"] == pytest.approx(np.std(per_fold, ddof=1))
+
+
+def test_a_fold_stage_is_also_evaluated_pooled(built: Path) -> None:
+    """Every image of the k-fold split tested once, by its fold's model: one AUROC over all."""
+    from sklearn.metrics import roc_auc_score
+
+    models = built / "results/models/tiny_transfer/model_c"
+    sides = [pd.read_parquet(models / f"fold_{i}/predictions/test.parquet") for i in range(3)]
+    tested = pd.concat(sides)
+    folder = built / "results/evaluation/tiny_transfer/model_c/pooled"
+    pooled = json.loads((folder / "pooled.json").read_text())
+    assert [fold["images"] for fold in pooled["folds"]] == [len(side) for side in sides]
+    assert pooled["images"] == len(tested) == tested["image_id"].nunique()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    expected = roc_auc_score(tested["finding_Nodule"], tested["prob_Nodule"])
+    assert metrics["auroc_macro"] == pytest.approx(expected)
+    headline = pd.read_csv(folder / "headline.csv").set_index("metric")
+    assert json.loads(headline.loc["auroc_macro", "ci"]) == metrics["auroc_macro_ci"]
 
 
 def test_cam_rule_draws_each_model_and_scores_the_boxes(built: Path) -> None:

@@ -55,3 +55,25 @@ rule evaluate_folds:
         "Summarising the folds of {wildcards.study}/{wildcards.stage}"
     shell:
         "cxr summarize-folds {params.metrics} {params.paper} --out {output} > {log} 2>&1"
+
+
+# The folds' test predictions pooled: every image tested once, one AUROC with its interval -----
+rule evaluate_pooled:
+    input:
+        unpack(pooled_inputs),
+    output:
+        directory(LAYOUT.pooled_evaluation("{study}", "{stage}")),
+    log:
+        LAYOUT.log("evaluate", "{study}/{stage}/pooled"),
+    benchmark:
+        LAYOUT.benchmark("evaluate", "{study}/{stage}/pooled")
+    conda:
+        "../envs/cxr.yaml"
+    params:
+        models=pooled_model_args,
+        args=evaluate_args,
+    message:
+        "Pooling the folds of {wildcards.study}/{wildcards.stage}"
+    shell:
+        "cxr pool-folds {params.models} --labels {input.data}/index.parquet {params.args}"
+        " --out {output} > {log} 2>&1"

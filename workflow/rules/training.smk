@@ -1,19 +1,3 @@
-# Create the MLflow store, the study's experiment and the stage's parent run, once --------------
-rule track_init:
-    output:
-        LAYOUT.tracking_marker("{study}", "{stage}"),
-    log:
-        LAYOUT.log("track_init", "{study}/{stage}"),
-    conda:
-        "../envs/cxr.yaml"
-    params:
-        stage=parent_stage_arg,
-    message:
-        "Preparing MLflow for {wildcards.study}/{wildcards.stage}"
-    shell:
-        "cxr track-init --study {wildcards.study} {params.stage} --out {output} > {log} 2>&1"
-
-
 # Train one model: a stage of a study on one split column (split or fold_<i>) -------------------
 rule train:
     input:

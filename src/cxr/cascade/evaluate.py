@@ -11,8 +11,10 @@ right end to end when every module it should pass through answers right:
   its threshold) or normal, matches the labels.
 
 The folder (atomic) holds ``predictions.csv`` (one row per image: truth, each module's answer,
-correctness), ``metrics.json``, ``table.md`` (per source and overall, the paper's 0.91 beside
-ours) and ``routes.png`` (true type against where the cascade sent the image).
+correctness), ``metrics.json`` (with the end-to-end accuracy's bootstrap interval and the
+majority baseline: :mod:`cxr.cascade.baseline`), ``table.md`` (per source and overall, the
+paper's 0.91 beside ours) and ``routes.png`` (true type against where the cascade sent the
+image).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pandas as pd
 import torch
 
 from cxr import tracking
+from cxr.cascade.baseline import baselines
 from cxr.cascade.sets import CHEST, NOT_XRAY, SETS, XRAY
 from cxr.core.atomic import atomic_path
 from cxr.core.readers import read_json_object
@@ -283,6 +286,17 @@ def _routes(table: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     return labels, matrix.to_numpy()
 
 
+def _baseline_line(metrics: dict) -> str:
+    """The line under table.md: the end-to-end accuracy's interval and the majority baseline."""
+    ci, share = metrics["end_to_end_accuracy_ci"], metrics["majority_share"]
+    if ci is None or share is None:
+        return ""
+    return (
+        f"\nEnd to end {metrics['end_to_end_accuracy']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}); "
+        f"majority baseline {share:.3f} (always answering {metrics['majority_class']}).\n"
+    )
+
+
 def evaluate_cascade(
     heldout: str | Path,
     module_i: str | Path,
@@ -313,6 +327,7 @@ def evaluate_cascade(
         "routing_accuracy": overall["routing (I + II)"],
         "module_iii_verdict_accuracy": overall["Module III verdict"],
         "end_to_end_accuracy": overall["end to end"],
+        **baselines(table),
         "paper": {"end_to_end_accuracy": PAPER_END_TO_END},
         "thresholds": thresholds,
         "by_source": frame.set_index("source").drop(columns="paper end to end").to_dict("index"),
@@ -326,18 +341,20 @@ def evaluate_cascade(
         (work / "table.md").write_text(
             "# Seed 002: the cascade end to end on the held-out mixed set\n\n"
             + tables.markdown(frame)
+            + _baseline_line(metrics)
         )
         figures.confusion_figure(
             labels, matrix, work / "routes.png", "True type (rows) vs the cascade's route"
         )
     if summary is not None:
-        headline = {k: v for k, v in metrics.items() if k == "images" or k.endswith("accuracy")}
+        kept = ("images", "majority_share")
+        headline = {k: v for k, v in metrics.items() if k in kept or k.endswith("accuracy")}
         with atomic_path(summary) as tmp:
             tmp.write_text(json.dumps({**headline, "paper": metrics["paper"]}, indent=2) + "\n")
     logged = {
         f"cascade/{k}": float(v)
         for k, v in metrics.items()
-        if k.endswith("accuracy") and v is not None
+        if (k.endswith("accuracy") or k == "majority_share") and v is not None
     }
     tracking.log_to_run(metrics["run_id"], logged, Path(out), "cascade")
     return metrics

@@ -63,7 +63,7 @@ def bootstrap_auroc(
     NaN where a resample lacks positives or negatives of an output.
     """
     groups = np.asarray(groups)
-    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    n_groups = _count(groups)
     known = ~np.isnan(targets)
     scorers = [
         WeightedAuroc(targets[known[:, k], k], probs[known[:, k], k], groups[known[:, k]], n_groups)
@@ -71,12 +71,39 @@ def bootstrap_auroc(
     ]
     if not n_groups:
         return np.full((resamples, targets.shape[1]), np.nan)
-    block_rows = max(1, BLOCK // max(len(groups), 1))
     blocks = [
         np.stack([score(counts) for score in scorers], axis=1)
-        for counts in resample_counts(n_groups, resamples, seed, block_rows)
+        for counts in resample_counts(n_groups, resamples, seed, _block_rows(groups))
     ]
     return np.concatenate(blocks) if blocks else np.empty((0, targets.shape[1]))
+
+
+def bootstrap_accuracy(
+    correct: np.ndarray, groups: np.ndarray, resamples: int, seed: int
+) -> np.ndarray:
+    """(resamples,) share of ``correct`` (n,) images under the resamples of ``groups`` that
+    :func:`bootstrap_auroc` draws for the same ``seed``: the two intervals are paired."""
+    groups = np.asarray(groups)
+    n_groups = _count(groups)
+    if not n_groups:
+        return np.full(resamples, np.nan)
+    right = np.bincount(groups, weights=np.asarray(correct, float), minlength=n_groups)
+    images = np.bincount(groups, minlength=n_groups).astype(float)
+    blocks = [
+        counts @ right / (counts @ images)
+        for counts in resample_counts(n_groups, resamples, seed, _block_rows(groups))
+    ]
+    return np.concatenate(blocks) if blocks else np.empty(0)
+
+
+def _count(groups: np.ndarray) -> int:
+    """How many groups ``groups`` (numbered 0..) holds."""
+    return int(groups.max()) + 1 if len(groups) else 0
+
+
+def _block_rows(groups: np.ndarray) -> int:
+    """Resamples drawn per block: the same for every statistic of the same images."""
+    return max(1, BLOCK // max(len(groups), 1))
 
 
 def percentile_interval(samples: np.ndarray, level: float) -> list[float] | None:

@@ -1,4 +1,5 @@
-"""``cxr evaluate`` (test predictions scored with intervals) and ``cxr summarize-folds``."""
+"""``cxr evaluate`` (test predictions scored with intervals), ``cxr summarize-folds`` and
+``cxr pool-folds`` (the folds' test predictions scored as one)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,26 @@ def threshold(text: str) -> str | float:
     return value
 
 
+def _scoring_arguments(p: argparse.ArgumentParser, youden: str) -> None:
+    """The arguments of cxr evaluate that cxr pool-folds shares: the labels, the folder to
+    write, how to score (``youden``: where Youden's threshold is chosen) and what to show."""
+    p.add_argument(
+        "--labels", type=existing_file, required=True, help="an ingested index (index.parquet)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="folder to write")
+    p.add_argument(
+        "--threshold", type=threshold, default=None,
+        help=f"youden ({youden}), fixed (0.5) or a number",
+    )  # fmt: skip
+    p.add_argument("--task", choices=["binary", "multilabel", "multiclass"], default=None)
+    p.add_argument(
+        "--paper", action="append", default=[],
+        help="published numbers to show beside ours (e.g. seed002); repeatable",
+    )  # fmt: skip
+    p.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+
+
 def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--predictions", type=existing_file, required=True,
@@ -38,18 +59,11 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         "('Image Index' or 'image_id') and one probability column per finding",
     )  # fmt: skip
     p.add_argument(
-        "--labels", type=existing_file, required=True, help="an ingested index (index.parquet)"
-    )
-    p.add_argument("--out", type=Path, required=True, help="folder to write")
-    p.add_argument(
         "--val-predictions", type=existing_file, help="validation predictions: thresholds"
     )
-    p.add_argument(
-        "--threshold", type=threshold, default=None,
-        help="youden (chosen on --val-predictions; the default with them), fixed (0.5; the "
-        "default without) or a number",
-    )  # fmt: skip
-    p.add_argument("--task", choices=["binary", "multilabel", "multiclass"], default=None)
+    _scoring_arguments(
+        p, "chosen on --val-predictions; the default with them, fixed the default without"
+    )
     p.add_argument("--split", type=existing_file, help="split table: the images PRED should cover")
     p.add_argument("--split-column", default="split", help="its column (default: split)")
     p.add_argument("--side", default="test", help="its side (default: test)")
@@ -63,12 +77,6 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         "names images the labels lack (warned about, and recorded in metrics.json)",
     )  # fmt: skip
     p.add_argument("--id-column", default=None, help="PRED's image id column, if unusual")
-    p.add_argument(
-        "--paper", action="append", default=[],
-        help="published numbers to show beside ours (e.g. seed002); repeatable",
-    )  # fmt: skip
-    p.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     p.add_argument(
         "--model", type=trained_folder, default=None,
         help="the cxr train folder: log the metrics and figures to its MLflow run",
@@ -117,6 +125,34 @@ def _summarize_folds(args: argparse.Namespace) -> None:
     log.info("%d fold(s) -> %s", len(args.metrics), args.out)
 
 
+def _pool_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model", type=trained_folder, action="append", required=True,
+        help="the cxr train folder of one fold (predictions/test.parquet, predictions/val.parquet"
+        " and run.json); repeated, once per fold",
+    )  # fmt: skip
+    _scoring_arguments(p, "each fold's, chosen on its own validation side; the default")
+
+
+def _pool_folds(args: argparse.Namespace) -> None:
+    from cxr.evaluation.pooled import pool_folds
+
+    metrics = pool_folds(
+        args.model,
+        args.labels,
+        args.out,
+        threshold=args.threshold,
+        task=args.task,
+        paper=args.paper or None,
+        resamples=args.resamples,
+        seed=args.seed,
+    )
+    log.info(
+        "%d fold(s): macro AUROC %s over %d image(s) -> %s",
+        len(args.model), rounded(metrics["auroc_macro"]), metrics["pooled"]["images"], args.out,
+    )  # fmt: skip
+
+
 COMMANDS = (
     Command(
         "evaluate",
@@ -129,5 +165,11 @@ COMMANDS = (
         "mean and standard deviation of metrics over k folds",
         _folds_arguments,
         _summarize_folds,
+    ),
+    Command(
+        "pool-folds",
+        "score the folds' test predictions pooled: one AUROC with its interval",
+        _pool_arguments,
+        _pool_folds,
     ),
 )

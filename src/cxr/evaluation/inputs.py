@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -326,19 +328,74 @@ def align(
     _check_coverage(report, allow_partial)
     _check_truth(report)
     _warn(report)
-    patient = rows.loc[ids, "patient_id"].astype("string")
-    alone = pd.Series(ids.to_numpy(), index=patient.index)
-    groups = ("patient:" + patient).fillna("image:" + alone)
+    groups, patients_known = _groups(rows, ids)
     return Cohort(
         task=task,
         outputs=outputs,
         image_ids=ids.to_numpy(str),
-        groups=pd.factorize(groups)[0],
+        groups=groups,
         probs=probs,
         targets=targets,
-        patients_known=bool(patient.notna().any()),
+        patients_known=patients_known,
         report=report,
     )
+
+
+def _groups(rows: pd.DataFrame, ids: pd.Series) -> tuple[np.ndarray, bool]:
+    """The group (0..) of each of ``ids``: its patient in ``rows`` (index rows by image id), or
+    the image alone where unknown; and whether any patient was known."""
+    patient = rows.loc[ids, "patient_id"].astype("string")
+    alone = pd.Series(ids.to_numpy(), index=patient.index)
+    groups = ("patient:" + patient).fillna("image:" + alone)
+    return pd.factorize(groups)[0], bool(patient.notna().any())
+
+
+def pool(cohorts: Sequence[Cohort], labels: str | Path) -> Cohort:
+    """One cohort of the images of ``cohorts`` (aligned with the index ``labels``, of one task
+    and outputs, no image in two), grouped by patient across them; its report sums theirs and
+    keeps each under ``folds``."""
+    first = cohorts[0]
+    ids = pd.Series(np.concatenate([c.image_ids for c in cohorts]), dtype=str)
+    if ids.duplicated().any():
+        raise ValueError(f"images in more than one cohort: {named(ids[ids.duplicated()])}")
+    groups, patients_known = _groups(read_labels(labels).set_index("image_id"), ids)
+    return Cohort(
+        task=first.task,
+        outputs=first.outputs,
+        image_ids=ids.to_numpy(str),
+        groups=groups,
+        probs=np.concatenate([c.probs for c in cohorts]),
+        targets=np.concatenate([c.targets for c in cohorts]),
+        patients_known=patients_known,
+        report=_pooled_report([c.report for c in cohorts]),
+    )
+
+
+def _pooled_report(reports: list[dict]) -> dict:
+    """The alignment report of pooled cohorts: counts summed, examples merged."""
+
+    def merged(key: str) -> dict:
+        found = [r[key] for r in reports]
+        first = sorted(chain.from_iterable(f["first"] for f in found))[:EXAMPLES]
+        return {"count": sum(f["count"] for f in found), "first": first}
+
+    unlabelled = [r["unlabelled"] for r in reports]
+    out = {
+        "predictions": f"the pooled test predictions of {len(reports)} folds",
+        "labels": reports[0]["labels"],
+        "scope": "the images of each fold's predictions (each fold's test side)",
+        **{key: merged(key) for key in (*COVERAGE, "predictions_outside_scope")},
+        "partial_allowed": any(r["partial_allowed"] for r in reports),
+        "unlabelled": (
+            merged("unlabelled")
+            if "count" in unlabelled[0]
+            else {o: sum(u[o] for u in unlabelled) for o in unlabelled[0]}
+        ),
+        "truth_disagreements": {},
+        "ignored_columns": sorted({c for r in reports for c in r["ignored_columns"]}),
+        "images_evaluated": sum(r["images_evaluated"] for r in reports),
+    }
+    return out | {"folds": reports}
 
 
 def _check_coverage(report: dict, allow_partial: bool) -> None:

@@ -7,10 +7,10 @@ ratios of caret's report that scikit-learn lacks are derived here from its confu
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 from sklearn.metrics import (
-    accuracy_score,
     average_precision_score,
     confusion_matrix,
     multilabel_confusion_matrix,
@@ -18,7 +18,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from cxr.evaluation.bootstrap import bootstrap_auroc, percentile_interval
+from cxr.evaluation.bootstrap import bootstrap_accuracy, bootstrap_auroc, percentile_interval
 from cxr.evaluation.calibration import BINS, expected_calibration_error, reliability
 from cxr.evaluation.inputs import Cohort
 
@@ -146,11 +146,16 @@ def _youden_method(fallback: list[str], outputs: int) -> dict:
     return {"method": method, "requested": "youden", "fallback_0.5": fallback}
 
 
-def decide(cohort: Cohort, thresholds: dict[str, float]) -> np.ndarray:
+#: Each output's threshold: one number, or one per image (pooled folds: each fold's own).
+Thresholds = Mapping[str, float | np.ndarray]
+
+
+def decide(cohort: Cohort, thresholds: Thresholds) -> np.ndarray:
     """(n, k) 0/1 predictions: at each output's threshold, or one-hot argmax (multiclass)."""
     if cohort.task == "multiclass":
         return np.eye(len(cohort.outputs), dtype=int)[cohort.probs.argmax(axis=1)]
-    cut = np.array([thresholds[o] for o in cohort.outputs])
+    n = len(cohort.probs)
+    cut = np.stack([np.broadcast_to(thresholds[o], (n,)) for o in cohort.outputs], axis=1)
     return (cohort.probs >= cut).astype(int)
 
 
@@ -195,7 +200,17 @@ def calibration_tables(cohort: Cohort) -> dict[str, object]:
 
 
 #: Sections of metrics.json that are not metrics.
-NOT_METRICS = ("task", "outputs", "alignment", "threshold", "bootstrap", "paper", "run_id", "model")
+NOT_METRICS = (
+    "task",
+    "outputs",
+    "alignment",
+    "threshold",
+    "bootstrap",
+    "paper",
+    "run_id",
+    "model",
+    "pooled",
+)
 
 
 def flatten(metrics: dict) -> dict[str, float]:
@@ -214,9 +229,33 @@ def flatten(metrics: dict) -> dict[str, float]:
     return flat
 
 
+def majority(cohort: Cohort) -> tuple[str, float]:
+    """The most frequent true class of a multi-class cohort (the first in the outputs' order
+    on a tie) and its share of the images: the accuracy of always guessing it."""
+    counts = np.bincount(cohort.targets.argmax(axis=1), minlength=len(cohort.outputs))
+    top = int(np.argmax(counts))
+    return cohort.outputs[top], float(counts[top] / counts.sum())
+
+
+def _multiclass_accuracy(
+    cohort: Cohort, predicted: np.ndarray, resamples: int, seed: int, level: float
+) -> dict:
+    """Overall accuracy with its bootstrap interval (the AUROC's resamples), and the majority
+    class baseline it should beat."""
+    right = cohort.targets.argmax(axis=1) == predicted.argmax(axis=1)
+    samples = bootstrap_accuracy(right, cohort.groups, resamples, seed)
+    name, share = majority(cohort)
+    return {
+        "accuracy_overall": float(right.mean()),
+        "accuracy_overall_ci": percentile_interval(samples, level),
+        "majority_class": name,
+        "majority_share": share,
+    }
+
+
 def compute(
     cohort: Cohort,
-    thresholds: dict[str, float],
+    thresholds: Thresholds,
     resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
@@ -261,9 +300,7 @@ def compute(
     for j, name in enumerate(("tn", "fp", "fn", "tp")):
         out[name] = {o: int(c) for o, c in zip(outputs, counts[:, j], strict=True)}
     if cohort.task == "multiclass":
-        out["accuracy_overall"] = float(
-            accuracy_score(cohort.targets.argmax(axis=1), predicted.argmax(axis=1))
-        )
+        out |= _multiclass_accuracy(cohort, predicted, resamples, seed, level)
     else:
         out["label_accuracy"] = float((counts[:, 0] + counts[:, 3]).sum() / counts.sum())
         at_half = _counts(cohort, decide(cohort, dict.fromkeys(outputs, FIXED)))

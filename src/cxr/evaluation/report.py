@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from cxr.core.readers import read_json_object
 from cxr.evaluation import curves, figures, tables
 from cxr.evaluation.inputs import Cohort, align, named
 from cxr.evaluation.metrics import (
+    Thresholds,
     calibration_tables,
     choose_thresholds,
     classes,
@@ -134,20 +136,60 @@ def evaluate(
     cohort = align(predictions, labels, task=task, side=side, source_split=source_split, **where)
     val = None
     if val_predictions is not None:
-        val = align(
-            val_predictions,
-            labels,
-            task=cohort.task,
-            side="val",
-            outputs=cohort.outputs,
-            coverage=False,
-            **where,
-        )
-        _check_overlap(cohort, val)
+        val = validation(val_predictions, labels, cohort, **where)
+    thresholds, how = thresholds_of(cohort, threshold, val)
+    return score(
+        cohort, thresholds, how, out, refs=refs, resamples=resamples, seed=seed, level=level,
+        normal=normal, run_id=run_id, model=source, prefix=prefix,
+    )  # fmt: skip
+
+
+def validation(val_predictions: str | Path, labels: str | Path, cohort: Cohort, **where) -> Cohort:
+    """Validation predictions aligned as ``cohort``'s (its task and outputs, their own images
+    as the scope), refused if they hold an image of ``cohort``."""
+    val = align(
+        val_predictions,
+        labels,
+        task=cohort.task,
+        side="val",
+        outputs=cohort.outputs,
+        coverage=False,
+        **where,
+    )
+    _check_overlap(cohort, val)
+    return val
+
+
+def thresholds_of(
+    cohort: Cohort, threshold: str | float | None, val: Cohort | None
+) -> tuple[dict[str, float], dict]:
+    """Each output's threshold and how it was chosen (multi-class: argmax, no threshold)."""
     if cohort.task == "multiclass":
-        thresholds, how = {}, {"method": "argmax", "rule": "the class of highest probability"}
-    else:
-        thresholds, how = choose_thresholds(cohort, threshold, val)
+        return {}, {"method": "argmax", "rule": "the class of highest probability"}
+    return choose_thresholds(cohort, threshold, val)
+
+
+def score(
+    cohort: Cohort,
+    thresholds: Thresholds,
+    how: dict,
+    out: str | Path,
+    *,
+    refs: tuple[Reference, ...] = (),
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    normal: str = "Normal",
+    run_id: str | None = None,
+    model: dict | None = None,
+    prefix: str = "test",
+    extra: Mapping[str, dict] | None = None,
+) -> dict:
+    """Score ``cohort`` at ``thresholds`` (chosen as ``how`` records), write folder ``out``,
+    log to MLflow run ``run_id`` if given; return the metrics. ``model``: the model evaluated
+    (``folder``, ``run_id``); ``extra``: sections ``{name: content}`` recorded in metrics.json
+    and written beside it as ``<name>.json``."""
+    extra = dict(extra or {})
     metrics = {
         "task": cohort.task,
         "outputs": list(cohort.outputs),
@@ -156,11 +198,15 @@ def evaluate(
         **compute(cohort, thresholds, resamples, seed, level, normal),
         "paper": {ref.label: ref.metrics for ref in refs},
         "run_id": run_id,
-        "model": source,
+        "model": model or {"folder": None, "run_id": None},
+        **extra,
     }
     with atomic_path(out) as work:
         work.mkdir()
         write_folder(work, cohort, thresholds, metrics, refs)
+        for name, content in extra.items():
+            text = json.dumps(content, indent=2, allow_nan=False)
+            (work / f"{name}.json").write_text(text + "\n")
     if run_id:
         tracking.log_to_run(run_id, logged_metrics(metrics, prefix), Path(out), "evaluation")
     return metrics
@@ -176,7 +222,7 @@ def logged_metrics(metrics: dict, prefix: str) -> dict[str, float]:
 def write_folder(
     work: Path,
     cohort: Cohort,
-    thresholds: dict[str, float],
+    thresholds: Thresholds,
     metrics: dict,
     refs: tuple[Reference, ...],
 ) -> None:
@@ -191,6 +237,7 @@ def write_folder(
         _alignment_text(metrics),
         "## Headline\n",
         tables.markdown(head),
+        *_majority_text(metrics),
         "## Per finding / class\n",
         tables.markdown(per_output),
     ]
@@ -249,8 +296,24 @@ def _alignment_text(metrics: dict) -> str:
             + ", ".join(how["fallback_0.5"])
         )
     boot = metrics["bootstrap"]
+    what = "AUROC and accuracy" if "accuracy_overall_ci" in metrics else "AUROC"
     lines.append(
-        f"- AUROC intervals: {boot['level']:.0%} {boot['method']} bootstrap, "
+        f"- {what} intervals: {boot['level']:.0%} {boot['method']} bootstrap, "
         f"{boot['resamples']} resamples of {boot['unit']}s, seed {boot['seed']}"
     )
+    if "pooled" in metrics:
+        folds = metrics["pooled"]["folds"]
+        each = ", ".join(f"{fold['model']} ({fold['images']})" for fold in folds)
+        lines.append(f"- pooled: the test sides of {len(folds)} folds: {each}")
     return "\n".join(lines) + "\n"
+
+
+def _majority_text(metrics: dict) -> list[str]:
+    """The line of metrics.md naming the majority class a multi-class accuracy should beat."""
+    if "majority_class" not in metrics:
+        return []
+    return [
+        f"Majority class: {metrics['majority_class']} ({metrics['majority_share']:.1%} of the "
+        "images evaluated): always guessing it would score an accuracy of "
+        f"{metrics['majority_share']:.3f} (row majority_share).\n"
+    ]

@@ -37,6 +37,7 @@ HEADLINE = (
     "auroc_macro",
     "auroc_micro",
     "accuracy_overall",
+    "majority_share",
     "label_accuracy",
     "label_accuracy_at_0.5",
     "ece_macro",
@@ -62,8 +63,7 @@ def per_output(metrics: dict, references: tuple[Reference, ...] = ()) -> pd.Data
             frame["auroc_low"] = [c[0] for c in ci]
             frame["auroc_high"] = [c[1] for c in ci]
         elif column == "threshold":
-            values = metrics["threshold"].get("values")
-            frame["threshold"] = [values[o] for o in outputs] if values else "argmax"
+            frame["threshold"] = _thresholds(metrics["threshold"], outputs)
         else:
             frame[column] = [metrics[column].get(o) for o in outputs]
         for ref in references:
@@ -74,16 +74,25 @@ def per_output(metrics: dict, references: tuple[Reference, ...] = ()) -> pd.Data
     return frame
 
 
+def _thresholds(how: dict, outputs: list[str]) -> list[float] | str:
+    """The threshold column: each output's, or how the images were classified without one
+    (``argmax``; ``per fold`` where pooled folds each had their own)."""
+    values = how.get("values")
+    if values:
+        return [values[o] for o in outputs]
+    return "argmax" if how["method"] == "argmax" else "per fold"
+
+
 def headline(metrics: dict, references: tuple[Reference, ...] = ()) -> pd.DataFrame:
-    """One row per headline metric: ours (with its interval) and each paper's."""
+    """One row per headline metric: ours (with its interval ``<metric>_ci``, where there is
+    one) and each paper's."""
     names = [m for m in HEADLINE if m in metrics]
     names += [m for ref in references for m in ref.headline() if m not in names]
-    ci = metrics.get("auroc_macro_ci")
     frame = pd.DataFrame(
         {
             "metric": names,
             "value": [metrics.get(m) for m in names],
-            "ci": [ci if m == "auroc_macro" and ci else None for m in names],
+            "ci": [metrics.get(f"{m}_ci") or None for m in names],
         }
     )
     for ref in references:

@@ -5,7 +5,9 @@ The folder (it appears atomically, complete or not at all) holds:
 
 - ``cam_grid.png``: a few images (those with ground-truth boxes first) x their top-k outputs;
 - ``localisation.json`` / ``.csv`` / ``.md``: per finding, the pointing game and the IoBB and
-  IoU accuracies at each T(IoBB), beside the ChestX-ray14 paper's numbers;
+  IoU accuracies at each T(IoBB), beside the ChestX-ray14 paper's numbers and those of a
+  centred blob (a heatmap that ignores the image) scored on the same boxes, and the model's
+  margin over the blob;
 - ``boxes.csv``: one row per scored ground-truth box (image, finding, pointing, IoU, IoBB);
 - ``top_k.csv``: each image's top-k outputs and their probabilities;
 - ``cam.json``: method, images, seconds, peak memory and what was scored.
@@ -44,8 +46,13 @@ from cxr.explanation.localisation import (
     THRESHOLDS,
     Box,
     accuracy_table,
+    baseline_entries,
+    centred_blob,
     parse_boxes,
+    pointing_sentence,
     score_boxes,
+    side_by_side,
+    table_records,
     to_markdown,
 )
 from cxr.explanation.settings import CamSettings
@@ -63,6 +70,7 @@ class BatchResult:
     images: int
     top_k: list[dict] = field(default_factory=list)
     boxes: list[dict] = field(default_factory=list)
+    blob: list[dict] = field(default_factory=list)  # the same boxes scored by a centred blob
     panels: dict[int, list[Panel]] = field(default_factory=dict)  # tensor row -> its top-k
 
 
@@ -87,7 +95,8 @@ def explain_rows(
     figure_rows: Sequence[int] = (),
 ) -> Iterator[BatchResult]:
     """Explain the images of tensor ``rows`` batch by batch: top-k heatmaps, the heatmap of each
-    ground-truth box's finding, scores of those boxes, and panels of ``figure_rows``."""
+    ground-truth box's finding, scores of those boxes (and of a centred blob on them), and
+    panels of ``figure_rows``."""
     explainer = Explainer(trained.model, method)
     boxes = {int(r): parse_boxes(index["boxes"].iat[int(r)]) for r in rows}
     labels = {b.label for listed in boxes.values() for b in listed}
@@ -123,10 +132,12 @@ def explain_rows(
                 c = mapping[box.label]
                 j = int(np.flatnonzero(targets[b] == c)[0])
                 (scores,) = score_boxes(maps[b, j], [box], box_fraction)
+                (blob,) = score_boxes(centred_blob(maps[b, j].shape), [box], box_fraction)
                 out.boxes.append(
                     {"image_id": ids[row], "finding": box.label, "output": trained.outputs[c],
                      "probability": float(probs[b, c]), **scores}
                 )  # fmt: skip
+                out.blob.append({"image_id": ids[row], "finding": box.label, **blob})
             if row in wanted_panels:
                 out.panels[row] = _panels(
                     trained, index, images, row, probs[b], targets[b, :shown], maps[b], boxes[row]
@@ -237,18 +248,19 @@ def cam(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     process, peak_rss, done = psutil.Process(), 0, 0
-    top, scored, panels = [], [], {}
+    top, scored, blob, panels = [], [], [], {}
     for result in explain_rows(
         trained, method, index, images, rows, top_k, batch_size, box_fraction, figure_rows
     ):
         done += result.images
         top += result.top_k
         scored += result.boxes
+        blob += result.blob
         panels.update(result.panels)
         peak_rss = max(peak_rss, process.memory_info().rss)
         log.debug("cam: %d / %d images", done, len(rows))
     seconds = time.perf_counter() - started
-    table = accuracy_table(scored)
+    table, blob_table = accuracy_table(scored), accuracy_table(blob, paper=False)
     summary = {
         "method": method,
         "model": str(model_dir),
@@ -275,8 +287,8 @@ def cam(
     with atomic_path(out_dir) as work:
         work.mkdir()
         grid([panels[r] for r in figure_rows if r in panels], work / GRID_FILE, title)
-        table.to_csv(work / "localisation.csv", index=False)
-        (work / "localisation.md").write_text(_markdown(table, summary))
+        side_by_side(table, blob_table).to_csv(work / "localisation.csv", index=False)
+        (work / "localisation.md").write_text(_markdown(table, blob_table, summary))
         localisation = {
             "method": method,
             "box_fraction": box_fraction,
@@ -287,7 +299,8 @@ def cam(
             "thresholds": list(THRESHOLDS),
             "paper": {"source": "ChestX-ray14 (Wang et al. 2017) Table 4, ResNet-50",
                       "iobb_accuracy": {str(t): v for t, v in PAPER_IOBB_ACCURACY.items()}},
-            "findings": json.loads(table.to_json(orient="records")),
+            "findings": table_records(table),
+            **baseline_entries(table, blob_table),
         }  # fmt: skip
         (work / "localisation.json").write_text(json.dumps(localisation, indent=2) + "\n")
         pd.DataFrame(scored).to_csv(work / "boxes.csv", index=False)
@@ -304,12 +317,14 @@ def cam(
     return summary
 
 
-def _markdown(table: pd.DataFrame, summary: dict) -> str:
+def _markdown(model: pd.DataFrame, blob: pd.DataFrame, summary: dict) -> str:
     head = (
         f"# Localisation: {summary['method']} on {summary['architecture']}, "
         f"{summary['side']} ({summary['images']} images, {summary['boxes_scored']} boxes)\n\n"
         f"Detected box: heatmap >= {summary['box_fraction']:g} x its max, bounding box of the "
         "largest 8-connected region. `iobb_acc@T`: share of ground-truth boxes with IoBB >= T; "
-        "`paper_iobb_acc@0.1`: ChestX-ray14 paper, Table 4 (ResNet-50).\n\n"
+        "`paper_iobb_acc@0.1`: ChestX-ray14 paper, Table 4 (ResNet-50). Under each model row, "
+        "`centred_blob`: a centred Gaussian heatmap that ignores the image, on the same boxes.\n\n"
+        f"{pointing_sentence(model, blob, summary['method'] + ' heatmap')}\n\n"
     )
-    return head + to_markdown(table)
+    return head + to_markdown(side_by_side(model, blob))

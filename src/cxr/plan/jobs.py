@@ -83,14 +83,13 @@ class Jobs:
     # --- training ---------------------------------------------------------------------------
 
     def train_inputs(self, study: str, stage: str, column: str) -> dict[str, str]:
-        """Tensors, split, the split's passed leakage check, the stage's MLflow marker, and the
-        model of the init_from stage that starts this column."""
+        """Tensors, split, the split's passed leakage check, and the model of the init_from
+        stage that starts this column."""
         found = self._trains(study, stage, column)
         inputs = {
             "data": self.plan.data(found),
             "split": self.plan.split_table(found),
             "leakage": self.layout.leakage_report(found.dataset, found.split),
-            "tracking": self.layout.tracking_marker(study, stage),
         }
         if found.init_from is not None:
             inputs["init"] = self.layout.model(
@@ -128,10 +127,6 @@ class Jobs:
         md5 = outs[0].get("md5")
         return f"--data-version {md5}" if md5 else ""
 
-    def parent_stage_arg(self, study: str, stage: str) -> str:
-        """``--stage S`` of cxr track-init for a stage that trains folds (one parent run)."""
-        return f"--stage {stage}" if self.plan.stage(study, stage).folds else ""
-
     # --- evaluation and explanation ---------------------------------------------------------
 
     def evaluation_inputs(self, study: str, stage: str, column: str) -> dict[str, str]:
@@ -151,6 +146,19 @@ class Jobs:
         return " ".join(
             self.layout.evaluation_metrics(study, stage, c) for c in self._folds(study, stage)
         )
+
+    def pooled_inputs(self, study: str, stage: str) -> dict[str, list[str] | str]:
+        """The model of every fold a stage trains (at least two), and their tensors."""
+        found = self.plan.stage(study, stage)
+        columns = self._folds(study, stage)
+        if len(columns) < 2:
+            raise PlanError(f"{study}/{stage} trains one fold: nothing to pool")
+        models = [self.layout.model(study, stage, c) for c in columns]
+        return {"models": models, "data": self.plan.data(found)}
+
+    def pooled_model_args(self, study: str, stage: str) -> str:
+        """``--model <fold>`` of cxr pool-folds, one per fold."""
+        return " ".join(f"--model {m}" for m in self.pooled_inputs(study, stage)["models"])
 
     def _folds(self, study: str, stage: str) -> tuple[str, ...]:
         found = self.plan.stage(study, stage)
@@ -263,3 +271,6 @@ class Jobs:
 
     def report_studies_json(self) -> str:
         return json.dumps(self.plan.report_studies())
+
+    def report_headlines_json(self) -> str:
+        return json.dumps(self.plan.report_headlines())

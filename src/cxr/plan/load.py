@@ -202,7 +202,10 @@ def _study(name: str, cfg: dict, scale: str, raw: dict, cascade: Cascade | None)
         stages[stage] = _stage(name, stage, _at_scale(block, scale), raw, cascade, stages)
     own = cascade if cascade is not None and cascade.study == name else None
     compare = None if "compare_cams" not in cfg else _compare(name, stages, cfg["compare_cams"])
-    return Study(name, cfg["enabled"], stages, compare, own)
+    headline = cfg.get("headline", list(stages)[-1])
+    if headline not in stages:
+        raise PlanError(f"training {name}: headline {headline!r} is not a stage of {name}")
+    return Study(name, cfg["enabled"], stages, compare, own, headline)
 
 
 def _stage(
@@ -240,8 +243,14 @@ def _stage(
         init_columns={} if init_from is None else _init_columns(where, earlier[init_from], columns),
         recipe=recipe,
         evaluate=Evaluate(evaluate["threshold"], tuple(evaluate.get("paper", ()))),
-        cam=None if recipe.get("architecture") == "logreg" else _cam(cfg.get("cam", {})),
+        cam=_cam(cfg.get("cam", {})) if _draws_maps(cfg, recipe) else None,
     )
+
+
+def _draws_maps(cfg: dict, recipe: dict) -> bool:
+    """Whether ``cxr cam`` explains the stage: not when its cam block says ``enabled: false``,
+    nor for logistic regression, which has no feature map to draw."""
+    return cfg.get("cam", {}).get("enabled", True) and recipe.get("architecture") != "logreg"
 
 
 def _check_cascade_stage(where: str, study: str, cfg: dict, cascade: Cascade | None) -> None:

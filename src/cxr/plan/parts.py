@@ -131,3 +131,4 @@ class Study:
     stages: dict[str, Stage]  # in training order
     compare: CompareCams | None
     cascade: Cascade | None
+    headline: str = ""  # the stage the report's first table shows (default: the last)

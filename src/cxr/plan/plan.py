@@ -104,16 +104,20 @@ class Plan:
         return [self.layout.train_metrics(*model) for model in self.models()]
 
     def evaluation_targets(self) -> list[str]:
-        """Every model's evaluation and CAM folders, each fold stage's summary over its folds,
-        and each study's CAM comparison figures."""
+        """Every model's evaluation and CAM folders, each fold stage's summary over its folds
+        (and, with two folds or more, its evaluation of their test sides pooled), and each
+        study's CAM comparison figures."""
         targets = []
         for study, stage, column in self.models():
             targets.append(self.layout.evaluation(study, stage, column))
             if self.stage(study, stage).cam is not None:
                 targets.append(self.layout.cam(study, stage, column))
         for study in self.trained:
-            targets += [self.layout.fold_summary(study.name, s.name)
-                        for s in study.stages.values() if s.folds]  # fmt: skip
+            for s in study.stages.values():
+                if s.folds:
+                    targets.append(self.layout.fold_summary(study.name, s.name))
+                if s.folds and len(s.columns) > 1:
+                    targets.append(self.layout.pooled_evaluation(study.name, s.name))
         return targets + self.compare_targets()
 
     def compare_targets(self) -> list[str]:
@@ -133,6 +137,10 @@ class Plan:
             self.layout.cascade_evaluation(self.cascade.study),
             *(self.layout.leakage_report(name, CASCADE_SCHEME) for name in CASCADE_SETS),
         ]
+
+    def report_headlines(self) -> dict[str, str]:
+        """Each trained study's headline stage: the one the report's first table shows."""
+        return {study.name: study.headline for study in self.trained if study.headline}
 
     def report_studies(self) -> dict[str, list[str]]:
         """The trained studies and their stages, in order: what the report covers."""

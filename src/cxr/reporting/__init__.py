@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from pathlib import Path
 
 from cxr.core.atomic import atomic_path, check_replaceable
@@ -21,6 +22,7 @@ def write_report(
     scale: str | None = None,
     expected: dict[str, list[str]] | None = None,
     logs: Path | None = None,
+    headlines: dict[str, str] | None = None,
 ) -> list[str]:
     """Write the Markdown report (and its HTML twin); return what was missing.
 
@@ -32,19 +34,19 @@ def write_report(
         raise ValueError(f"{html}: --html names the same file as --out; give the HTML its own")
     for target in targets:
         check_replaceable(target)
-    doc, problems = build_report(
-        results, out.parent, sources=sources, scale=scale, expected=expected, logs=logs
+    build = partial(
+        build_report,
+        results,
+        sources=sources,
+        scale=scale,
+        expected=expected,
+        logs=logs,
+        headlines=headlines,
     )
+    doc, problems = build(out.parent)
     if html is not None and Path(html).parent.resolve() != out.parent.resolve():
         # links are relative to the Markdown file's folder: build the HTML's from its own
-        html_doc, _ = build_report(
-            results,
-            Path(html).parent,
-            sources=sources,
-            scale=scale,
-            expected=expected,
-            logs=logs,
-        )
+        html_doc, _ = build(Path(html).parent)
     else:
         html_doc = doc
     with contextlib.ExitStack() as stack:

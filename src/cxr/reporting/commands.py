@@ -28,6 +28,14 @@ def studies_json(text: str) -> dict[str, list[str]]:
     return value
 
 
+def headlines_json(text: str) -> dict[str, str]:
+    """A JSON object of each study's headline stage: {"seed000": "model_c"}."""
+    value = json_object(text)
+    if not all(isinstance(v, str) and v for v in value.values()):
+        raise ArgumentError(f'expected {{"study": "stage", ...}}, got {text}')
+    return value
+
+
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--results", type=existing_folder, required=True, help="the results folder to read"
@@ -48,6 +56,11 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         help='studies and stages to report, in order, e.g. {"seed000": ["model_a"]} '
         "(default: every one found under --results)",
     )  # fmt: skip
+    p.add_argument(
+        "--headlines-json", type=headlines_json, default={},
+        help='each study\'s headline stage, the one its row of the first table shows, e.g. '
+        '{"seed000": "model_c"} (default: its last stage)',
+    )  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -61,6 +74,7 @@ def _run(args: argparse.Namespace) -> None:
         scale=args.scale,
         expected=args.studies_json,
         logs=args.logs,
+        headlines=args.headlines_json,
     )
     for problem in problems:
         log.warning("%s", problem)

@@ -18,6 +18,8 @@ from cxr.core.readers import read_json_object
 from cxr.layout import END_TO_END, FOLDS, Layout
 
 RUN = "a run.json written by cxr train"
+#: A k-fold stage's evaluation of its folds' test predictions pooled (beside ``fold_<i>``).
+POOLED = "pooled"
 
 
 @dataclass
@@ -74,7 +76,7 @@ def _stage(layout: Layout, study: str, name: str) -> Stage:
     base = Path(layout.results).parent
     columns = set()
     for tree in trees(layout, study, name):
-        columns |= {c for c in subfolders(tree) if c != FOLDS}
+        columns |= {c for c in subfolders(tree) if c not in (FOLDS, POOLED)}
     stage.columns = sorted(columns, key=_column_key)
     folds = Path(layout.fold_summary(study, name))
     if folds.is_dir():

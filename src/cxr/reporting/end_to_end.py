@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from cxr.core.readers import read_json_object, value_at
+from cxr.layout import Layout
 from cxr.reporting.document import Heading, Paragraph, Table
 from cxr.reporting.provenance import recorded_in
+from cxr.reporting.scores import Score, interval, number
 from cxr.reporting.sections import Sections
 from cxr.reporting.tables import md_table
 
@@ -30,6 +32,41 @@ def cascade_sets(path: Path) -> tuple[dict[str, int], dict]:
     except (AttributeError, TypeError) as err:
         raise ValueError(f"{path}: held-out counts that are not numbers: not {MADE}") from err
     return held, made
+
+
+def end_to_end_score(layout: Layout, study: str) -> Score | None:
+    """The cascade's end-to-end accuracy with its interval against the majority baseline, from
+    its metrics.json (from its predictions.csv where an older metrics.json lacks them); None
+    when the study has no end-to-end evaluation."""
+    folder = Path(layout.cascade_evaluation(study))
+    path = folder / "metrics.json"
+    if not path.is_file():
+        return None
+    metrics = read_json_object(path, EVALUATED)
+    if number(metrics.get("end_to_end_accuracy")) is None:
+        return None
+    predictions = folder / "predictions.csv"
+    if "majority_share" not in metrics and predictions.is_file():
+        import pandas as pd  # here: only an older metrics.json needs it
+
+        from cxr.cascade.baseline import COLUMNS, baselines
+
+        table = pd.read_csv(predictions)
+        if set(COLUMNS) <= set(table.columns):
+            metrics = {**baselines(table), **metrics}
+    low, high = interval(metrics.get("end_to_end_accuracy_ci"))
+    published = metrics.get("paper")
+    paper = number(published.get("end_to_end_accuracy")) if isinstance(published, dict) else None
+    images = number(metrics.get("images"))
+    return Score(
+        "accuracy",
+        number(metrics.get("end_to_end_accuracy")),
+        low,
+        high,
+        number(metrics.get("majority_share")),
+        (("paper", paper),) if paper is not None else (),
+        int(images) if images is not None else None,
+    )
 
 
 def end_to_end(sections: Sections, study: str) -> list:

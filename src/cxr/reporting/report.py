@@ -1,4 +1,5 @@
-"""The whole report as one document: an introduction, what learned at a glance, what is
+"""The whole report as one document: a first screen (one row per study, its verdict, the
+headline models' figures as thumbnails), every model's verdict, what was read and what is
 missing, every study's stages (and a cascade's end-to-end section after its modules), then how
 long each job took."""
 
@@ -10,7 +11,8 @@ from cxr.layout import Layout
 from cxr.reporting.discovery import Stage, discover, nothing_found, subfolders
 from cxr.reporting.document import Bullets, Document, Heading, Paragraph
 from cxr.reporting.end_to_end import end_to_end
-from cxr.reporting.glance import glance
+from cxr.reporting.every_model import every_model
+from cxr.reporting.glance import first_screen
 from cxr.reporting.sections import Sections
 from cxr.reporting.timings import timing_blocks
 
@@ -23,9 +25,11 @@ def build_report(
     scale: str | None = None,
     expected: dict[str, list[str]] | None = None,
     logs: Path | None = None,
+    headlines: dict[str, str] | None = None,
 ) -> tuple[Document, list[str]]:
-    """The report's document, and the list of what was missing (also named in it)."""
-    sources = sources or {}
+    """The report's document, and the list of what was missing (also named in it).
+    ``headlines``: each study's headline stage (default: its last)."""
+    sources, headlines = sources or {}, headlines or {}
     layout = Layout(results=str(Path(results)))
     sections = Sections(layout, Path(out_dir), sources, scale)
     stages = discover(layout, expected)
@@ -41,8 +45,13 @@ def build_report(
         ]
     ]
     doc = Document("cxr report")
-    doc.add(Bullets(_intro(results, layout, stages, studies, sources, scale, expected)))
-    for block in glance(stages, layout):
+    doc.add(Paragraph(_data_sentence(sources, scale)))
+    for block in [
+        *first_screen(stages, sections, headlines),
+        *every_model(stages, layout, headlines),
+        Heading("What this report read", 2),
+        Bullets(_intro(results, layout, stages, studies, sources, scale, expected)),
+    ]:
         doc.add(block)
     timings = timing_blocks(Path(logs), studies) if logs is not None else []
     problems = list(dict.fromkeys(sections.problems))
@@ -56,6 +65,24 @@ def build_report(
     for block in body + timings:
         doc.add(block)
     return doc, problems
+
+
+def _data_sentence(sources: dict[str, str], scale: str | None) -> str:
+    """The report's first line: the scale, and whether the data are synthetic or real."""
+    kinds = set(sources.values())
+    if kinds == {"synthetic"}:
+        data = (
+            "every dataset is one of cxr's synthetic miniatures: the numbers show that the "
+            "pipeline learns, they are not the papers' results on the real data"
+        )
+    elif kinds == {"real"}:
+        data = "every dataset is the real, downloaded one"
+    elif kinds:
+        synthetic = ", ".join(sorted(d for d, s in sources.items() if s == "synthetic"))
+        data = f"synthetic miniatures: {synthetic}; the others are real"
+    else:
+        data = "the data's source (synthetic or real) was not given"
+    return f"Scale {scale or 'unknown'}; {data}."
 
 
 def _intro(

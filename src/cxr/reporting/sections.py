@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cxr.layout import Layout
 from cxr.reporting.captions import data_text, settings_text
-from cxr.reporting.discovery import Stage, relative, subfolders
+from cxr.reporting.discovery import POOLED, Stage, relative, subfolders
 from cxr.reporting.document import Heading, Link, Paragraph, Table
 from cxr.reporting.tables import (
     finding_table,
@@ -75,12 +75,17 @@ class Sections:
             blocks += self.fold_summary(stage, stage.folds)
         if len(stage.columns) > 1:
             blocks += self.per_model(stage)
-        for column in stage.columns:
+        for column in self.evaluated(stage):
             blocks += self.column_blocks(stage, column)
         blocks += self.localisation(stage)
         blocks += self.figures(stage)
         blocks += self.comparisons(stage)
         return blocks
+
+    def evaluated(self, stage: Stage) -> list[str]:
+        """The stage's split columns, after its folds' pooled evaluation when it has one."""
+        pooled = self.evaluation(stage, POOLED).is_dir()
+        return [*stage.columns, POOLED] if pooled else stage.columns
 
     def fold_summary(self, stage: Stage, folds: Path) -> list:
         table = folds / "table.md"
@@ -167,11 +172,16 @@ class Sections:
             if stage.run.get("recipe", {}).get("architecture") == "logreg" or not cam.is_dir():
                 return []
             return [self.missing(cam, "localisation tables")]
+        blob = (
+            "; scorer centred_blob: a centred heatmap that ignores the image, on the same boxes"
+            if "scorer" in header
+            else ""
+        )
         caption = self.caption(
             stage,
             "localisation of the class activation maps against the ground-truth boxes "
             "(pointing game; share of boxes with IoBB / IoU at or above the threshold; "
-            "paper_ columns: the published numbers).",
+            f"paper_ columns: the published numbers{blob}).",
         )
         return [Heading("Localisation", 3), Table(header, rows, caption)]
 
@@ -179,10 +189,12 @@ class Sections:
         has_cam = Path(self.layout.cam_tree(stage.study, stage.name)).is_dir()
         header = ["model", *FIGURES.values()] + (["CAM grid"] if has_cam else [])
         rows = []
-        for column in stage.columns:
+        for column in self.evaluated(stage):
             folder = self.evaluation(stage, column)
             row = [column] + [self.link(folder / f, label) for f, label in FIGURES.items()]
-            if has_cam:
+            if has_cam and column == POOLED:
+                row.append("–")  # CAMs are drawn per fold
+            elif has_cam:
                 cam = Path(self.layout.cam(stage.study, stage.name, column))
                 row.append(self.link(cam / CAM_GRID, "CAM grid"))
             rows.append(row)

@@ -136,11 +136,13 @@ def headline_cells(path: Path) -> dict[str, str]:
 
 def localisation_table(path: Path) -> tuple[list[str], list[list[str]]]:
     """(columns shown, rows: the finding then those columns) of a localisation.csv (cxr cam):
-    the usual thresholds, the means, and the papers' numbers (``paper_`` columns)."""
+    who scored (``scorer``: the model or a centred blob, where the table has it), the usual
+    thresholds, the means, and the papers' numbers (``paper_`` columns)."""
     data = read_csv_rows(path, ("finding",))
     cols = list(data[0].keys()) if data else []
     papers = [c for c in cols if c.startswith("paper_") and any(r.get(c) for r in data)]
-    shown = [c for c in LOCALISATION + LOCALISATION_MEANS if c in cols] + papers
+    scorer = ["scorer"] if "scorer" in cols else []
+    shown = scorer + [c for c in LOCALISATION + LOCALISATION_MEANS if c in cols] + papers
     rows = [
         [r.get("finding", ""), *[fmt(r.get(c), 0 if c == "boxes" else 3) for c in shown]]
         for r in data
