@@ -136,6 +136,29 @@ def test_gradcam_of_a_one_logit_model_is_that_of_its_logit() -> None:
     assert LogitTarget(0)(output) == ClassifierOutputTarget(0)(output) == output[0]
 
 
+def test_gradcam_of_the_previous_map_is_drawn_from_it() -> None:
+    """``layer="previous"``: Grad-CAM of the map before the last downsampling (4x4 at 64 px
+    for DenseNet-121, against 2x2), by the same formula; CAM proper refuses it."""
+    model = build_model(ModelSpec("densenet121", outputs=2, input_size=64), seed=1).eval()
+    torch.manual_seed(1)
+    x = torch.randn(2, 1, 64, 64)
+    seen: list[torch.Tensor] = []
+    handle = feature_layer(model, previous=True).register_forward_hook(
+        lambda _m, _a, out: seen.append(out)
+    )
+    logit = model(x)[:, 1]
+    handle.remove()
+    assert seen[0].shape[-2:] == (4, 4)
+    (grads,) = torch.autograd.grad(logit.sum(), seen[0])
+    raw = torch.relu((grads.mean((2, 3), keepdim=True) * seen[0]).sum(1)).detach()
+    got = Explainer(model, "gradcam", "previous")(x, lambda _l: torch.ones(2, 1, dtype=torch.long))
+    torch.testing.assert_close(got.maps[:, 0], hand_maps(raw, 64), atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="needs Grad-CAM"):
+        Explainer(model, "cam", "previous")
+    with pytest.raises(ValueError, match="unknown layer 'first'"):
+        Explainer(model, "gradcam", "first")
+
+
 def test_gradcam_multilabel_targets_pick_their_own_output() -> None:
     model = build_model(ModelSpec("smallcnn_v1", outputs=3, input_size=40), seed=5).eval()
     x = torch.randn(2, 1, 40, 40)

@@ -228,6 +228,22 @@ def test_head_and_feature_layer(architecture: str) -> None:
         assert torch.allclose(logits, cam_logits, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("architecture", ["densenet121", "resnet50", "alexnet", "vgg19_bn"])
+def test_the_previous_feature_map_has_twice_the_side(architecture: str) -> None:
+    """At 64 px the last map of these nets is 2x2 (AlexNet's 1x1), too coarse to point; the
+    one before the last downsampling is 4x4 (3x3)."""
+    model = build_model(ModelSpec(architecture, outputs=3, input_size=64)).eval()
+    sides = {}
+    for previous in (False, True):
+        module = feature_layer(model, previous)
+        hook = module.register_forward_hook(lambda _m, _i, out, k=previous: sides.update({k: out}))
+        with torch.no_grad():
+            model(torch.zeros(1, 1, 64, 64))
+        hook.remove()
+    last, previous = sides[False].shape[-1], sides[True].shape[-1]
+    assert (last, previous) == ((1, 3) if architecture == "alexnet" else (2, 4))
+
+
 # --- ImageNet weights from the local cache ------------------------------------------------------
 
 

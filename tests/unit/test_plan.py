@@ -327,6 +327,27 @@ def test_the_cascade_and_report_arguments(tiny: Jobs) -> None:
     assert tiny.cascade_modules()[2] == "results/models/tiny_cascade/module_iii/split"
     assert json.loads(tiny.report_sources_json())["cascade_heldout"] == "synthetic"
     assert list(json.loads(tiny.report_studies_json())) == list(tiny.plan.report_studies())
+    # no study names its headline: each study's last stage leads the report
+    assert json.loads(tiny.report_headlines_json())["tiny_transfer"] == "model_c"
+
+
+def test_a_study_names_its_headline_stage() -> None:
+    params = tiny_params()
+    params["training"]["studies"]["tiny_transfer"]["headline"] = "model_b"
+    assert load(params).report_headlines()["tiny_transfer"] == "model_b"
+    params["training"]["studies"]["tiny_transfer"]["headline"] = "model_z"
+    with pytest.raises(PlanError, match="headline 'model_z' is not a stage of tiny_transfer"):
+        load(params)
+
+
+def test_a_stage_may_go_without_maps() -> None:
+    params = tiny_params()
+    params["training"]["studies"]["tiny_transfer"]["stages"]["model_b"]["cam"] = {"enabled": False}
+    plan = load(params)
+    assert plan.stage("tiny_transfer", "model_b").cam is None
+    assert plan.stage("tiny_transfer", "model_c").cam is not None
+    cams = [t for t in plan.evaluation_targets() if "/cam/tiny_transfer/" in t]
+    assert cams and not any("/model_b/" in t for t in cams)
 
 
 def test_a_real_dataset_is_read_from_its_root_and_versioned_by_its_pointer(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cxr.core.commands import Command, existing_file, existing_folder, positive_int, trained_folder
 from cxr.explanation.settings import (
+    LAYER_CHOICES,
     METHOD_CHOICES,
     CamSettings,
     CompareSettings,
@@ -46,6 +47,12 @@ def _cam_arguments(p: argparse.ArgumentParser) -> None:
     _explained_images(p)
     p.add_argument(
         "--top-k", type=positive_int, default=default.top_k, help="most probable outputs shown"
+    )
+    p.add_argument(
+        "--layer",
+        choices=LAYER_CHOICES,
+        default=default.layer,
+        help="feature map drawn: last, or previous (twice the side; Grad-CAM)",
     )
     p.add_argument(
         "--max-images", type=positive_int, default=default.max_images, help="at most this many"

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
 from torch import nn
 
+from cxr.explanation.settings import LAYER_CHOICES
 from cxr.training.models import feature_layer, head
 
 METHODS = ("cam", "gradcam", "gradcam++")
@@ -116,13 +117,18 @@ def _frozen(model: nn.Module) -> Iterator[None]:
 class Explainer:
     """Heatmaps of one model by one method; call it on normalised (B, 1, H, W) batches."""
 
-    def __init__(self, model: nn.Module, method: str) -> None:
+    def __init__(self, model: nn.Module, method: str, layer: str = "last") -> None:
         if method not in METHODS:
             raise ValueError(f"unknown CAM method {method!r}; known: {', '.join(METHODS)}")
+        if layer not in LAYER_CHOICES:
+            raise ValueError(f"unknown layer {layer!r}; known: {', '.join(LAYER_CHOICES)}")
+        if method == "cam" and layer != "last":
+            raise ValueError(f"CAM weighs the last feature map by the head; layer {layer!r} "
+                             "needs Grad-CAM (method gradcam or gradcam++)")  # fmt: skip
         self.model, self.method = model.eval(), method
         name = type(model).__name__
         try:
-            self.layer = feature_layer(model)
+            self.layer = feature_layer(model, previous=layer == "previous")
         except ValueError:
             raise ValueError(
                 f"method {method!r}: {name} has no convolutional feature map (e.g. logistic "

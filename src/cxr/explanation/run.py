@@ -93,11 +93,12 @@ def explain_rows(
     batch_size: int = 32,
     box_fraction: float = 0.5,
     figure_rows: Sequence[int] = (),
+    layer: str = CamSettings.layer,
 ) -> Iterator[BatchResult]:
     """Explain the images of tensor ``rows`` batch by batch: top-k heatmaps, the heatmap of each
     ground-truth box's finding, scores of those boxes (and of a centred blob on them), and
     panels of ``figure_rows``."""
-    explainer = Explainer(trained.model, method)
+    explainer = Explainer(trained.model, method, layer)
     boxes = {int(r): parse_boxes(index["boxes"].iat[int(r)]) for r in rows}
     labels = {b.label for listed in boxes.values() for b in listed}
     mapping = truth_outputs(trained.outputs, labels)
@@ -220,6 +221,7 @@ def cam(
     out_dir: str | Path,
     method: str = CamSettings.method,
     top_k: int = CamSettings.top_k,
+    layer: str = CamSettings.layer,
     side: str = CamSettings.side,
     column: str = CamSettings.column,
     max_images: int | None = CamSettings.max_images,
@@ -229,7 +231,8 @@ def cam(
     device: str | torch.device | None = None,
 ) -> dict:
     """Heatmaps of ``model_dir``'s model on ``side`` of ``column``; writes ``out_dir``, returns
-    the ``cam.json`` summary. ``method`` auto: CAM where the model allows it, else Grad-CAM."""
+    the ``cam.json`` summary. ``method`` auto: CAM where the model allows it (and ``layer`` is
+    the last), else Grad-CAM."""
     if method not in (*METHODS, "auto"):
         raise ValueError(f"unknown CAM method {method!r}; known: auto, {', '.join(METHODS)}")
     if top_k < 1 or batch_size < 1:
@@ -238,8 +241,9 @@ def cam(
     device = torch.device(device) if device is not None else default_device()
     trained = load_model(model_dir, device)
     if method == "auto":
-        method = "cam" if supports_cam(trained.model, trained.spec.input_size) else "gradcam"
-    Explainer(trained.model, method)  # fails early for a model without a feature map
+        pooled = layer == "last" and supports_cam(trained.model, trained.spec.input_size)
+        method = "cam" if pooled else "gradcam"
+    Explainer(trained.model, method, layer)  # fails early for a model without a feature map
     index, images, rows = side_rows(data_dir, split_table, side, column)
     check_trained_on(model_dir, data_dir)
     check_size(model_dir, trained, data_dir, images)
@@ -250,7 +254,7 @@ def cam(
     process, peak_rss, done = psutil.Process(), 0, 0
     top, scored, blob, panels = [], [], [], {}
     for result in explain_rows(
-        trained, method, index, images, rows, top_k, batch_size, box_fraction, figure_rows
+        trained, method, index, images, rows, top_k, batch_size, box_fraction, figure_rows, layer
     ):
         done += result.images
         top += result.top_k
@@ -263,6 +267,7 @@ def cam(
     table, blob_table = accuracy_table(scored), accuracy_table(blob, paper=False)
     summary = {
         "method": method,
+        "layer": layer,
         "model": str(model_dir),
         "architecture": trained.spec.architecture,
         "data": str(data_dir),

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 #: Grad-CAM.
 METHOD_CHOICES: tuple[str, ...] = ("auto", "cam", "gradcam", "gradcam++")
 
+#: The feature map drawn: the last, or the one before the last downsampling (twice the side:
+#: 4x4 instead of 2x2 at 64 px, where a map can point; Grad-CAM only).
+LAYER_CHOICES: tuple[str, ...] = ("last", "previous")
+
 
 @dataclass(frozen=True)
 class ExplainedImages:
@@ -25,6 +29,7 @@ class CamSettings(ExplainedImages):
     """``cxr cam``: the top-k outputs of each explained image, and the figure grid."""
 
     top_k: int = 4
+    layer: str = "last"  # the feature map drawn: last, or previous (twice the side; Grad-CAM)
     max_images: int | None = None  # explained images (those with boxes first); None: all
     batch_size: int = 32
     figure_images: int = 4

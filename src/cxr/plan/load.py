@@ -154,6 +154,7 @@ def _cam(cfg: dict) -> Cam:
         top_k=cfg.get("top_k", default.top_k),
         images=cfg.get("images", default.figure_images),
         max_images=cfg.get("max_images", default.max_images or "all"),
+        layer=cfg.get("layer", default.layer),
     )
 
 

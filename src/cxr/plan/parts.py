@@ -61,12 +61,14 @@ class Cam:
     top_k: int
     images: int  # in the figure grid
     max_images: int | str  # explained, or "all"
+    layer: str = "last"  # the feature map drawn
 
     def args(self, column: str) -> str:
         cap = "" if self.max_images == "all" else f" --max-images {self.max_images}"
+        layer = "" if self.layer == "last" else f" --layer {self.layer}"
         return (
             f"--method {self.method} --top-k {self.top_k} --figure-images {self.images}"
-            f" --split-column {column}{cap}"
+            f" --split-column {column}{cap}{layer}"
         )
 
 

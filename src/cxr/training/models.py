@@ -450,16 +450,34 @@ def head(model: nn.Module) -> nn.Linear:
     return model.get_submodule(_head_name(model))
 
 
-def feature_layer(model: nn.Module) -> nn.Module:
+def feature_layer(model: nn.Module, previous: bool = False) -> nn.Module:
     """The module whose output is the last feature map, for CAM and Grad-CAM.
 
     DenseNet, AlexNet, VGG: ``features`` (its output is what is pooled); ResNet: ``layer4``;
-    small CNN: its last conv block (Grad-CAM only); logistic regression has none (ValueError).
+    small CNN: its last conv block (Grad-CAM only). ``previous``: the map before the last
+    downsampling, twice the side (4x4 instead of 2x2 at 64 px): DenseNet's ``denseblock3``,
+    ResNet's ``layer3``, the ReLU before VGG's and AlexNet's last max-pool, the small CNN's
+    second block. Logistic regression has none (ValueError).
     """
+    last = not previous
     if isinstance(model, tvm.ResNet):
-        return model.layer4
+        return model.layer4 if last else model.layer3
     if isinstance(model, SmallCNN):
-        return model.features[-1]
+        return model.features[-1 if last else -2]
     if isinstance(model, PooledCNN):
-        return model.features
+        return model.features if last else _before_last_downsampling(model.features)
     raise ValueError(f"{type(model).__name__} has no convolutional feature map for CAM / Grad-CAM")
+
+
+def _before_last_downsampling(features: nn.Sequential) -> nn.Module:
+    """The child of ``features`` just before the last child that pools (or holds a pool)."""
+    pools = (nn.MaxPool2d, nn.AvgPool2d)
+    children = list(features.children())
+    pooling = [
+        i
+        for i, child in enumerate(children)
+        if isinstance(child, pools) or any(isinstance(m, pools) for m in child.modules())
+    ]
+    if not pooling or pooling[-1] == 0:
+        raise ValueError("no feature map before the last downsampling")
+    return children[pooling[-1] - 1]
