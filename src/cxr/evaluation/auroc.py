@@ -1,5 +1,5 @@
-"""AUROC as the Mann-Whitney statistic: numpy and pandas only, so that a training job scores
-its validation side without importing sklearn (the evaluation's metrics use sklearn)."""
+"""AUROC as the Mann-Whitney statistic, in numpy and pandas: a training job scores its
+validation side, and an evaluation its test side, without importing sklearn."""
 
 from __future__ import annotations
 

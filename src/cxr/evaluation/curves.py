@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import precision_recall_curve, roc_curve
 
 from cxr.evaluation.inputs import Cohort
+from cxr.evaluation.ranking import precision_recall_curve, roc_curve
 
 #: Points kept per curve: enough to draw it, few enough for dvc plots to render.
 MAX_POINTS = 1000

@@ -10,17 +10,17 @@ import logging
 from collections.abc import Mapping
 
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    confusion_matrix,
-    multilabel_confusion_matrix,
-    roc_auc_score,
-    roc_curve,
-)
 
+from cxr.evaluation.auroc import rank_auroc
 from cxr.evaluation.bootstrap import bootstrap_accuracy, bootstrap_auroc, percentile_interval
 from cxr.evaluation.calibration import BINS, expected_calibration_error, reliability
 from cxr.evaluation.inputs import Cohort
+from cxr.evaluation.ranking import (
+    average_precision,
+    confusion_matrix,
+    one_vs_rest_counts,
+    roc_curve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _known(cohort: Cohort, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def auroc(y: np.ndarray, scores: np.ndarray) -> float | None:
     """ROC AUC; None (undefined) unless both classes occur."""
-    return float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else None
+    return rank_auroc(y, scores) if len(np.unique(y)) == 2 else None
 
 
 def _row_means(samples: np.ndarray) -> np.ndarray:
@@ -63,7 +63,7 @@ def _row_means(samples: np.ndarray) -> np.ndarray:
 
 def _average_precision(y: np.ndarray, scores: np.ndarray) -> float | None:
     """Average precision (area under the PR curve); None without positives."""
-    return float(average_precision_score(y, scores)) if y.any() else None
+    return average_precision(y, scores) if y.any() else None
 
 
 def youden_threshold(y: np.ndarray, scores: np.ndarray) -> float | None:
@@ -164,7 +164,7 @@ def _counts(cohort: Cohort, predicted: np.ndarray) -> np.ndarray:
     if cohort.task == "multiclass":
         k = len(cohort.outputs)
         truth, guess = cohort.targets.argmax(axis=1), predicted.argmax(axis=1)
-        return multilabel_confusion_matrix(truth, guess, labels=range(k)).reshape(k, 4)
+        return one_vs_rest_counts(truth, guess, k)
     rows = []
     for k in range(len(cohort.outputs)):
         known = ~np.isnan(cohort.targets[:, k])
