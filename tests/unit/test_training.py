@@ -170,6 +170,22 @@ def test_each_task_and_loss_learns_and_writes_its_outputs(
     assert not resume_folder(out).exists()
 
 
+def test_keep_last_saves_the_last_epoch_and_best_the_lowest_validation_loss(
+    store: Path, data: Path, tmp_path: Path
+) -> None:
+    cfg = {"task": "multilabel", "loss": "bce", "epochs": 4, "lr": 0.5}  # a rate that overshoots
+    kept = {}
+    for keep in ("best", "last"):
+        summary = run(data, tmp_path / keep, keep=keep, **cfg)
+        history = pd.read_csv(tmp_path / keep / "history.csv")
+        kept[keep] = (summary["best_epoch"], int(history["val_loss"].idxmin()))
+    assert kept["last"][0] == 3
+    assert kept["best"][0] == kept["best"][1]
+    assert torch.equal(*(weights(tmp_path / k)["1.weight"] for k in ("best", "last"))) == (
+        kept["best"][0] == 3
+    )
+
+
 def test_the_mlflow_run_holds_params_and_epoch_metrics(
     store: Path, data: Path, tmp_path: Path
 ) -> None:

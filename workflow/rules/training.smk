@@ -10,7 +10,9 @@ rule train:
         LAYOUT.benchmark("train", "{study}/{stage}/{column}")
     conda:
         "../envs/cxr.yaml"
-    threads: workflow.cores
+    # half the cores: two jobs overlap (their start-up and I/O are serial, and two 1-thread
+    # jobs outrun one 2-thread job on 2 cores); Snakemake sets OMP_NUM_THREADS to it
+    threads: max(1, workflow.cores // 2)
     resources:
         gpu=1,
     params:

@@ -164,12 +164,13 @@ class Trainer:
             val_loss = self.loss.mean(logits, targets)
             if self.scheduler is not None:
                 self.scheduler.step(val_loss)
-            if val_loss < state.best_loss:
-                state.best_loss, state.best_epoch = val_loss, epoch
-                state.best_state = plain_state(self.model)
-                state.bad_epochs = 0
+            improved = val_loss < state.best_loss
+            if improved:
+                state.best_loss, state.bad_epochs = val_loss, 0
             else:
                 state.bad_epochs += 1
+            if improved or recipe.keep == "last":
+                state.best_epoch, state.best_state = epoch, plain_state(self.model)
             seconds = time.perf_counter() - started
             row = {
                 "epoch": epoch,

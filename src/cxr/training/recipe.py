@@ -30,6 +30,8 @@ LOSSES = {
 }
 OPTIMIZERS = ("adam", "radam", "sgd")
 SCHEDULERS = ("plateau", "none")
+#: Which epoch's weights a run keeps: the lowest validation loss, or the last (pretraining).
+KEEPS = ("best", "last")
 #: ``imagenet``: ImageNet's RGB mean/std as one grey channel; ``dataset``: the tensor folder's
 #: stats.json; ``none``: pixels in [0, 1] (seed 003).
 NORMALIZATIONS = ("imagenet", "dataset", "none")
@@ -54,6 +56,10 @@ class Recipe:
     MLflow (``init_weights``). A ``frozen`` or ``last_blocks`` recipe that would so start from
     random weights (no ImageNet file, no ``--init``) is refused: a frozen random backbone is a
     random projection that measures nothing. ``allow_random_features`` allows it.
+
+    ``keep``: the weights saved, those of the epoch of lowest validation loss (``best``) or of
+    the last epoch (``last``: pretraining, where a noisy validation loss would pick an early
+    epoch); early stopping and the scheduler watch the validation loss either way.
     """
 
     study: str
@@ -78,6 +84,7 @@ class Recipe:
     plateau_factor: float = bounded(0.1, low=0, high=1, open_low=True, open_high=True)
     plateau_patience: int = bounded(3, low=0)
     early_stopping: int = bounded(0, low=0)
+    keep: str = "best"
     augment: Augment = field(default_factory=Augment)
     seed: int = bounded(0, low=0, high=MAX_SEED)
     deterministic: bool = True
@@ -97,6 +104,7 @@ class Recipe:
             "normalize": NORMALIZATIONS,
             "optimizer": OPTIMIZERS,
             "scheduler": SCHEDULERS,
+            "keep": KEEPS,
         }
         for name, known in choices.items():
             if getattr(self, name) not in known:
