@@ -17,8 +17,8 @@ rule cam:
         LAYOUT.benchmark("cam", "{study}/{stage}/{column}")
     conda:
         "../envs/cxr.yaml"
-    # half the cores: two jobs overlap (their start-up and I/O are serial, and two 1-thread
-    # jobs outrun one 2-thread job on 2 cores); Snakemake sets OMP_NUM_THREADS to it
+    # half the cores, so two jobs overlap: one's start-up and I/O (serial, seconds) run beside
+    # the other's compute; Snakemake sets OMP_NUM_THREADS to it
     threads: max(1, workflow.cores // 2)
     resources:
         gpu=1,
