@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cxr.core.readers import read_json_object
-from cxr.layout import END_TO_END, FOLDS, Layout
+from cxr.layout import END_TO_END, FOLDS, POOLED, Layout
 
 RUN = "a run.json written by cxr train"
-#: A k-fold stage's evaluation of its folds' test predictions pooled (beside ``fold_<i>``).
-POOLED = "pooled"
 
 
 @dataclass

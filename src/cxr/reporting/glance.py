@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxr.layout import Layout
-from cxr.reporting.discovery import POOLED, Stage, relative
+from cxr.layout import POOLED, Layout
+from cxr.reporting.discovery import Stage, relative
 from cxr.reporting.document import Image, Paragraph, Table
 from cxr.reporting.scores import Evaluated, headline_of, is_stand_in
 from cxr.reporting.sections import CAM_GRID, Sections

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from cxr.core.datasets import PRETRAIN
 from cxr.core.readers import read_csv_rows, read_json_object
-from cxr.layout import Layout
-from cxr.reporting.discovery import POOLED, Stage
+from cxr.layout import POOLED, Layout
+from cxr.reporting.discovery import Stage
 from cxr.reporting.provenance import data_of
 from cxr.reporting.tables import fmt
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxr.layout import Layout
+from cxr.layout import POOLED, Layout
 from cxr.reporting.captions import data_text, settings_text
-from cxr.reporting.discovery import POOLED, Stage, relative, subfolders
+from cxr.reporting.discovery import Stage, relative, subfolders
 from cxr.reporting.document import Heading, Link, Paragraph, Table
 from cxr.reporting.tables import (
     finding_table,
