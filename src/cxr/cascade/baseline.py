@@ -12,12 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cxr.evaluation.bootstrap import percentile_interval, resample_counts
+from cxr.evaluation.bootstrap import bootstrap_accuracy, percentile_interval
 
 #: The bootstrap of the end-to-end accuracy: as ``cxr evaluate``'s, over images.
 BOOTSTRAP = {"resamples": 1000, "seed": 0, "level": 0.95, "unit": "image", "method": "percentile"}
-#: Resamples drawn at once.
-BLOCK = 200
 #: The columns of predictions.csv (``cxr cascade-evaluate``) that :func:`baselines` reads.
 COLUMNS = ("true_type", "true_abnormal", "end_to_end_right")
 
@@ -52,8 +50,8 @@ def accuracy_interval(right: pd.Series) -> list[float] | None:
     right = np.asarray(pd.array(right, dtype="boolean").fillna(False), dtype=float)
     if not len(right):
         return None
-    draws = resample_counts(len(right), BOOTSTRAP["resamples"], BOOTSTRAP["seed"], BLOCK)
-    samples = np.concatenate([counts @ right / len(right) for counts in draws])
+    each_alone = np.arange(len(right))  # every image its own resampling unit
+    samples = bootstrap_accuracy(right, each_alone, BOOTSTRAP["resamples"], BOOTSTRAP["seed"])
     return percentile_interval(samples, BOOTSTRAP["level"])
 
 
