@@ -24,6 +24,7 @@ from cxr.explanation.commands import COMMANDS as EXPLANATION
 from cxr.ingest.commands import COMMANDS as INGEST
 from cxr.plan.commands import COMMANDS as PLAN
 from cxr.reporting.commands import COMMANDS as REPORTING
+from cxr.serving.commands import COMMANDS as SERVING
 from cxr.splits.commands import COMMANDS as SPLITS
 from cxr.synth.commands import COMMANDS as SYNTH
 from cxr.training.commands import COMMANDS as TRAINING
@@ -42,6 +43,7 @@ REGISTRY: tuple[Command, ...] = (
     *CASCADE,
     *REPORTING,
     *PLAN,
+    *SERVING,
 )
 
 

@@ -53,11 +53,18 @@ SQLITE = "sqlite:///"
 MAX_PARAM_LENGTH = 6000
 #: The end of a param value cut to the limit; the full recipe is then logged as params.json.
 CUT = "...[cut: full value in params.json]"
-#: Pickle, not pt2: ~4x faster to log and ~60x faster to load here (DenseNet-121), and no
-#: torch.export tracing that models with data-dependent control flow fail.
-MODEL_FORMAT = "pickle"
-#: What loading a pickled torchvision model needs (pinned to the installed versions).
-MODEL_PACKAGES = ("torch", "torchvision", "cloudpickle")
+#: A logged model is a pyfunc model whose loader (this module of cxr) rebuilds the network
+#: from the recipe (model.json) and loads a weights-only state dict (model.pt): nothing is
+#: unpickled, and no torch.export tracing. Its files lie under ``data/<MODEL_DATA>``.
+MODEL_LOADER = "cxr.serving.pyfunc"
+MODEL_DATA = "cxr_model"
+#: What is copied into a logged model from the files its run logged beside it (the recipe,
+#: the run record) and where the preset comes from.
+MODEL_FILES = ("model.json", "run.json")
+#: What loading a logged model needs (pinned to the installed versions).
+MODEL_PACKAGES = ("torch", "torchvision")
+#: The registered name of a run's model: ``cxr-<study>-<stage>``, ``-fold_<i>`` for a fold.
+REGISTERED_PREFIX = "cxr-"
 PARENT_TAG = "mlflow.parentRunId"
 #: The tag naming a training run's output folder (its orphans are found by it).
 OUT_TAG = "cxr.out"
@@ -417,12 +424,107 @@ def _no_requirement_check() -> Iterator[None]:
         environment.warn_dependency_requirement_mismatches = check
 
 
+@contextlib.contextmanager
+def _quiet_model_warnings() -> Iterator[None]:
+    """Silence MLflow's advice to log an input example (left out on purpose: see log_model)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+        yield
+
+
+def _trained_preset(run_json: Path) -> dict | None:
+    """The preset of the tensors a run trained on (their stats.json), where run.json names a
+    folder that is still there; None otherwise."""
+    try:
+        run = json.loads(run_json.read_text())
+        folder = Path(run["data"]["folder"])
+        preset = json.loads((folder / "stats.json").read_text()).get("preset")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return preset if isinstance(preset, dict) else None
+
+
+def registered_name(tags: Mapping[str, str]) -> str:
+    """The registered model of a run tagged with its study, stage and fold:
+    ``cxr-<study>-<stage>``, or ``cxr-<study>-<stage>-fold_<i>`` for a fold's model."""
+    study, stage = tags.get("cxr.study"), tags.get("cxr.stage")
+    if not study or not stage:
+        raise ValueError("a run without cxr.study and cxr.stage tags has no registered name")
+    fold = tags.get("cxr.fold", "none")
+    return f"{REGISTERED_PREFIX}{study}-{stage}" + ("" if fold == "none" else f"-fold_{fold}")
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model version of the registry, downloaded: its files and where it comes from."""
+
+    uri: str
+    name: str
+    version: str
+    run_id: str | None
+    folder: Path  # holds model.pt, model.json (and run.json, preset.json where logged)
+
+
+def download_model(uri: str, dst: Path) -> RegisteredModel:
+    """Download the registered model ``uri`` (``models:/<name>/<version>``, a version number,
+    ``latest`` or ``@alias``) into ``dst``; its files are read by :mod:`cxr.serving`."""
+    from mlflow.exceptions import MlflowException
+
+    match = re.fullmatch(r"models:/([^/@]+)(?:/([^/]+)|@([\w\-]+))", uri)
+    if not match:
+        raise ValueError(
+            f"--model-uri {uri}: expected models:/<name>/<version> (or /latest, or @alias)"
+        )
+    name, number, alias = match.groups()
+    client = _client(tracking_uri())
+    try:
+        if alias:
+            version = client.get_model_version_by_alias(name, alias)
+        elif number == "latest":
+            versions = client.search_model_versions(f"name = '{name}'")
+            if not versions:
+                raise ValueError(f"--model-uri {uri}: the registry holds no version of {name}")
+            version = max(versions, key=lambda v: int(v.version))
+        else:
+            version = client.get_model_version(name, number)
+        local = _mlflow().artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version.version}", dst_path=str(dst)
+        )
+    except MlflowException as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"--model-uri {uri}: not in the registry at {tracking_uri()} ({reason})"
+        ) from None
+    folder = Path(local) / "data" / MODEL_DATA
+    if not (folder / "model.pt").is_file():
+        raise ValueError(
+            f"--model-uri {uri}: holds no weights-only model.pt (logged by an older cxr, as a "
+            "pickle?); train it again to register a loadable version"
+        )
+    return RegisteredModel(uri, name, str(version.version), version.run_id, folder)
+
+
+def download_run_file(run_id: str, path: str, dst: Path) -> Path | None:
+    """The artifact ``path`` of run ``run_id`` downloaded under ``dst``; None if it has none."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(tracking_uri())
+    try:
+        return Path(client.download_artifacts(run_id, path, str(dst)))
+    except (MlflowException, OSError):
+        return None
+
+
 @dataclass(frozen=True)
 class RunLog:
     """What a training job logs to its run."""
 
     run_id: str
     client: MlflowClient = field(repr=False)
+    #: The files logged so far by name (model.json, run.json): copied into the logged model.
+    files: dict[str, Path] = field(default_factory=dict, repr=False, compare=False)
 
     def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
         """Log one epoch's metrics at step ``epoch``."""
@@ -440,14 +542,27 @@ class RunLog:
         """Log a file, or a folder's contents, under ``folder`` of the run's artifacts."""
         log = self.client.log_artifacts if Path(path).is_dir() else self.client.log_artifact
         log(self.run_id, str(path), folder)
+        if Path(path).is_file() and Path(path).name in MODEL_FILES:
+            self.files[Path(path).name] = Path(path)
 
-    def log_model(self, model: torch.nn.Module, input_example: np.ndarray) -> None:
-        """Log ``model`` as "model" (eval mode) with the signature of ``input_example``: not the
-        example itself, which MLflow would validate by loading the model back (seconds)."""
+    def log_model(
+        self, model: torch.nn.Module, input_example: np.ndarray, card: Mapping | None = None
+    ) -> str:
+        """Log ``model`` as "model" and register it (a new version of ``cxr-<study>-<stage>``);
+        return the registered model's name.
+
+        The logged model holds the weights-only state dict (model.pt), the recipe (``card``, or
+        the model.json this run logged), the run.json it logged and the preset of the data it
+        was trained on (preset.json), read back by :mod:`cxr.serving.pyfunc` without unpickling
+        anything. The signature is that of ``input_example``, not the example itself, which
+        MLflow would validate by loading the model back (seconds).
+        """
+        import tempfile
+
         import numpy as np
         import torch
         from mlflow.models import infer_signature
-        from mlflow.pytorch import log_model
+        from mlflow.pyfunc import log_model
 
         example = np.ascontiguousarray(input_example, dtype=np.float32)
         if example.ndim < 2 or example.shape[0] < 2:
@@ -459,16 +574,54 @@ class RunLog:
             device = weight.device if weight is not None else "cpu"
             with torch.no_grad():
                 output = model(torch.from_numpy(example).to(device)).cpu().numpy()
-            with _no_requirement_check():
-                log_model(
-                    model,
-                    name="model",
-                    signature=infer_signature(example, output),
-                    serialization_format=MODEL_FORMAT,
-                    pip_requirements=_requirements(),
-                )
+            with tempfile.TemporaryDirectory(prefix="cxr-model-") as tmp:
+                folder = Path(tmp) / MODEL_DATA
+                self._model_files(model, folder, card)
+                with _no_requirement_check(), _quiet_model_warnings():
+                    info = log_model(
+                        name="model",
+                        loader_module=MODEL_LOADER,
+                        data_path=str(folder),
+                        signature=infer_signature(example, output),
+                        pip_requirements=_requirements(),
+                    )
         finally:
             model.train(training)
+        return self._register(info.model_uri, info.model_id)
+
+    def _model_files(self, model: torch.nn.Module, folder: Path, card: Mapping | None) -> None:
+        """model.pt (tensors only), model.json, run.json and preset.json into ``folder``."""
+        import torch
+
+        folder.mkdir()
+        state = {
+            k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()
+        }
+        torch.save(state, folder / "model.pt")
+        if card is not None:
+            (folder / "model.json").write_text(json.dumps(dict(card), indent=2) + "\n")
+        for name, path in self.files.items():
+            if not (folder / name).exists() and path.is_file():
+                (folder / name).write_bytes(path.read_bytes())
+        preset = _trained_preset(folder / "run.json")
+        if preset is not None:
+            (folder / "preset.json").write_text(json.dumps(preset, indent=2) + "\n")
+
+    def _register(self, model_uri: str, model_id: str | None) -> str:
+        """A new version of the run's registered model (created if missing); its name."""
+        from mlflow.exceptions import MlflowException
+
+        name = registered_name(self.client.get_run(self.run_id).data.tags)
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = self.client.create_model_version(
+            name, source=model_uri, run_id=self.run_id, model_id=model_id
+        )
+        log.info("registered MLflow model %s version %s", name, version.version)
+        return name
 
     def _log(self, metrics: Mapping[str, float], step: int) -> None:
         from mlflow.entities import Metric
