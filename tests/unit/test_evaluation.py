@@ -17,6 +17,7 @@ from cxr.evaluation.calibration import expected_calibration_error, reliability
 from cxr.evaluation.folds import summarize_folds
 from cxr.evaluation.paper import REFERENCES
 from cxr.evaluation.report import evaluate
+from cxr.evaluation.tables import headline
 
 #: The hand case: positives scored .35 .8 .9, negatives .1 .4 .6 -> 7 of 9 pairs ordered.
 Y = [0, 0, 1, 1, 0, 1]
@@ -435,6 +436,11 @@ def test_paper_numbers_are_those_of_the_seeds():
     assert chexnet.metrics["auroc"]["Pleural_Thickening"] == 0.80
     assert len(chexnet.metrics["auroc"]) == 14
     assert REFERENCES["seed000-model-c"][0].std["sensitivity"] == {"*": 0.1533}
+    # the mean of the 14 printed AUROCs stands beside our macro AUROC
+    assert chexnet.headline() == {
+        "auroc_macro": round(sum(chexnet.metrics["auroc"].values()) / 14, 4)
+    }
+    assert headline({"auroc_macro": 0.7}, REFERENCES["seed002"])["CheXNet"].tolist() == [0.8357]
 
 
 def test_metrics_and_folder_are_logged_to_the_model_run(hand, tmp_path, monkeypatch):

@@ -14,7 +14,12 @@ import pytest
 from cxr.data.index import build_index
 from cxr.data.preprocess import INDEX_FILE, TENSOR_FILE
 from cxr.splits.assign import Scheme
-from cxr.splits.files import check_split_file, write_splits
+from cxr.splits.files import (
+    check_split_file,
+    read_duplicate_groups,
+    write_duplicates,
+    write_splits,
+)
 from cxr.splits.leakage import LeakageError, SplitTableError
 
 
@@ -79,6 +84,42 @@ def test_cxr_split_keeps_a_copy_filed_under_another_patient_with_its_original(
         assert splits.loc["img001.png", "group"] == splits.loc["img039.png", "group"]
         report = check_split_file(tmp_path / "split.parquet", data, tmp_path / "r.json")
         assert all(c["overlap"]["identical_images"] == 0 for c in report["splits"].values())
+
+
+def test_split_and_check_read_the_duplicates_table_instead_of_searching_again(
+    tmp_path: Path,
+) -> None:
+    """What `cxr duplicates` found is what split and check use: the same table as a search."""
+    folder = tmp_path / "data"
+    write_preprocessed(folder, [None] * 40, {})  # no patient ids: only pictures group
+    tensor = np.load(folder / TENSOR_FILE)
+    tensor[39] = np.clip(tensor[5].astype(int) + 3, 0, 255)  # a brightened copy of img005
+    np.save(folder / TENSOR_FILE, tensor)
+    table = tmp_path / "duplicates.csv"
+    write_duplicates(folder, table)
+    ids = pd.read_parquet(folder / INDEX_FILE)["image_id"].tolist()
+    labels = read_duplicate_groups(table, ids)
+    assert labels[39] == labels[5] and len(set(labels)) == 39
+    scheme = Scheme("kfold", folds=4)
+    write_splits(folder, scheme, tmp_path / "searched.parquet")
+    write_splits(folder, scheme, tmp_path / "read.parquet", duplicates=table)
+    read = pd.read_parquet(tmp_path / "read.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "searched.parquet"), read)
+    check_split_file(tmp_path / "read.parquet", folder, tmp_path / "r.json", duplicates=table)
+    leaky = split_table(folder, {"img039.png": "test"})  # img005 stays in train
+    leaky.to_parquet(tmp_path / "leaky.parquet", index=False)
+    with pytest.raises(LeakageError, match="near-duplicate images is in test"):
+        check_split_file(tmp_path / "leaky.parquet", folder, tmp_path / "r2.json", table)
+
+
+def test_a_duplicates_table_of_other_data_is_refused(tmp_path: Path, data: Path) -> None:
+    table = tmp_path / "duplicates.csv"
+    table.write_text("group,size,image_ids,max_distance\n3,2,img000.png|other.png,0.0\n")
+    with pytest.raises(ValueError, match=r"image 'other\.png' is not in the data"):
+        write_splits(data, Scheme("kfold", folds=4), tmp_path / "s.parquet", duplicates=table)
+    table.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="no image_ids column"):
+        read_duplicate_groups(table, ["img000.png"])
 
 
 def test_a_reordered_table_cannot_hide_an_identical_image_on_two_sides(

@@ -15,6 +15,7 @@ from conftest import REPO, tiny_params
 from cxr.cli import main
 from cxr.layout import Layout
 from cxr.plan import Cam, Evaluate, Jobs, PlanError, load
+from cxr.plan.show import as_text
 
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -51,16 +52,15 @@ def test_load_leaves_its_argument_untouched() -> None:
     assert params == before
 
 
-@pytest.mark.parametrize(("scale", "models", "stand_ins"), [("demo", 30, 3), ("paper", 37, 0)])
+@pytest.mark.parametrize(("scale", "models", "stand_ins"), [("demo", 29, 3), ("paper", 37, 0)])
 def test_the_real_params_expand_at_both_scales(
     scale: str, models: int, stand_ins: int, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without ImageNet files (an empty torch hub cache), demo's `init: auto` stages start
-    from three pretraining stand-ins (DenseNet-121, ResNet-50, AlexNet at 64 px; VGG19_bn's
-    last blocks train on random features, allowed explicitly);
-    paper's `init: imagenet` needs none, and its corpus is not built. Demo trains seed 000's
-    Models B and C on 5 folds without maps of their own (compare_cams draws them); paper on
-    10 with."""
+    from three pretraining stand-ins (DenseNet-121, ResNet-50, AlexNet at 64 px; VGG19_bn is
+    trained at paper scale only); paper's `init: imagenet` needs none, and its corpus is not
+    built. Demo trains seed 000's Models B and C on 5 folds without maps of their own
+    (compare_cams draws them, on fold 0); paper on 10 with."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     plan = load(PARAMS, scale)
     assert plan.scale == scale
@@ -74,12 +74,14 @@ def test_the_real_params_expand_at_both_scales(
     assert sum("/cam/" in t for t in evaluations) == models - unmapped
     assert sum(t.endswith("/folds") for t in evaluations) == 2  # Models B and C
     assert sum(t.endswith("/pooled") for t in evaluations) == 2  # their folds pooled
-    assert len(plan.compare_targets()) == (5 if scale == "demo" else 10)  # JSRT's folds
+    assert len(plan.compare_targets()) == (1 if scale == "demo" else 10)  # JSRT's folds
+    skipped = {"seed004_covid": ["vgg19_bn"]} if scale == "demo" else {}
+    assert plan.report_skipped() == skipped
     corpus = 1 if stand_ins else 0
     assert len(plan.preprocessed_targets()) == 14 + corpus  # preprocess.build (+ the corpus)
     assert len(plan.leakage_targets()) == 12 + corpus  # every split scheme (cascade: below)
     assert len(plan.cascade_targets()) == 4
-    assert sum(len(s.stages) for s in plan.trained) == 19 + stand_ins
+    assert sum(len(s.stages) for s in plan.trained) == (18 if scale == "demo" else 19) + stand_ins
 
 
 def test_paper_merges_each_stage_and_cascade_paper_block_key_by_key() -> None:
@@ -506,3 +508,60 @@ def test_a_study_may_not_take_the_stand_ins_name() -> None:
     studies["pretraining"] = studies.pop("tiny_multiclass")
     with pytest.raises(PlanError, match="a study may not be named 'pretraining'"):
         load(params)
+
+
+def test_a_study_whose_data_is_disabled_gets_no_stand_in(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    params = _frozen_params()
+    params["datasets"]["nih"]["enabled"] = False  # tiny_multilabel reads nih: not trained
+    plan = load(params)
+    assert "tiny_multilabel" not in {s.name for s in plan.trained}
+    assert plan.stage("tiny_multilabel", "frozen").init_from is None
+    assert "pretraining" not in plan.studies and "pretrain" not in plan.enabled
+
+
+# --- stages per scale, the compared folds, scheduling --------------------------------------
+
+
+def test_a_stage_disabled_at_demo_is_trained_at_paper_only() -> None:
+    params = tiny_params()
+    stage = params["training"]["studies"]["tiny_multiclass"]["stages"]["logreg"]
+    stage["enabled"], stage["paper"] = False, {"enabled": True}
+    demo, paper = load(params), load(params, "paper")
+    assert "logreg" not in demo.studies["tiny_multiclass"].stages
+    assert demo.report_skipped() == {"tiny_multiclass": ["logreg"]}
+    assert all("/logreg/" not in target for target in demo.model_targets())
+    assert "logreg" in paper.studies["tiny_multiclass"].stages and paper.report_skipped() == {}
+    assert "not trained at scale demo: logreg" in as_text(demo)
+
+
+def test_a_headline_disabled_at_this_scale_is_named() -> None:
+    params = tiny_params()
+    study = params["training"]["studies"]["tiny_multiclass"]
+    study["headline"] = "logreg"
+    study["stages"]["logreg"]["enabled"] = False
+    with pytest.raises(PlanError, match=r"headline 'logreg' is not a stage of .* at scale demo"):
+        load(params)
+
+
+def test_compare_cams_may_draw_some_folds_and_others_at_paper() -> None:
+    params = tiny_params()
+    compare = params["training"]["studies"]["tiny_transfer"]["compare_cams"]
+    compare["folds"], compare["paper"] = [1], {"folds": "all"}
+    assert load(params).studies["tiny_transfer"].compare.columns == ("fold_1",)
+    assert len(load(params, "paper").studies["tiny_transfer"].compare.columns) == 3
+    compare["folds"] = [7]
+    with pytest.raises(PlanError, match=r"do not all train \['fold_7'\]"):
+        load(params)
+
+
+def test_the_stand_ins_chain_runs_first(tmp_path, monkeypatch) -> None:
+    """Corpus data, then stand-ins, other data, stages others start from, other stages."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    jobs = Jobs(load(_frozen_params()))
+    corpus, nih = jobs.data_priority("pretrain"), jobs.data_priority("nih")
+    stand_in = jobs.train_priority("pretraining", "alexnet_32px")
+    starts_c = jobs.train_priority("tiny_transfer", "model_a")
+    plain = jobs.train_priority("tiny_transfer", "model_c")
+    assert corpus > stand_in > nih > starts_c > plain > 0
+    assert jobs.data_priority() == nih  # the cascade's sets

@@ -132,6 +132,18 @@ def test_one_row_per_study_its_last_stage_by_default(results: Path) -> None:
     assert "2 of 2 studies learned" in study
 
 
+def test_stages_not_trained_at_this_scale_are_named_under_the_first_table(results: Path) -> None:
+    text, problems = _report(results, skipped={"seed003": ["vgg19_bn"]})
+    first = text[: text.index("## Every model")]
+    assert (
+        "Not trained at scale demo (their stages in params.yaml say `enabled: false` at this "
+        "scale): seed003/vgg19_bn." in first
+    )
+    without, same_problems = _report(results)
+    assert problems == same_problems  # not missing: not expected
+    assert "Not trained" not in without
+
+
 def test_headlines_json_names_the_headline_stage(results: Path) -> None:
     text, problems = _report(results, headlines={"seed000": "model_a", "seed003": "smallcnn_v1"})
     study = text[: text.index("## Every model")]

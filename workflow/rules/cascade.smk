@@ -17,6 +17,7 @@ if CASCADE is not None:
             LAYOUT.log("cascade_sets"),
         benchmark:
             LAYOUT.benchmark("cascade_sets")
+        priority: JOBS.data_priority()
         conda:
             "../envs/cxr.yaml"
         params:

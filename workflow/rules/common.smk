@@ -41,11 +41,15 @@ synth_args = by_wildcards(JOBS.synth_args, "dataset")
 preset_json = by_wildcards(JOBS.preset_json, "preset")
 scheme_json = by_wildcards(JOBS.scheme_json, "dataset", "scheme")
 grouped_data = by_wildcards(JOBS.grouped_data, "dataset")
+split_inputs = by_wildcards(JOBS.split_inputs, "dataset")
+duplicates_arg = by_wildcards(JOBS.duplicates_arg, "dataset")
+data_priority = by_wildcards(JOBS.data_priority, "dataset")
 
 # --- training: a stage of a study on one split column ------------------------------------------
 train_inputs = by_wildcards(JOBS.train_inputs, "study", "stage", "column")
 init_arg = by_wildcards(JOBS.init_arg, "study", "stage", "column")
 recipe_json = by_wildcards(JOBS.recipe_json, "study", "stage")
+train_priority = by_wildcards(JOBS.train_priority, "study", "stage")
 data_version_arg = by_wildcards(JOBS.data_version_arg, "study", "stage")
 
 # --- evaluation and CAMs of a trained model ------------------------------------------------------

@@ -11,9 +11,12 @@ rule preprocess:
         LAYOUT.benchmark("preprocess", "{dataset}_{preset}")
     wildcard_constraints:
         dataset="|".join(DATASETS),
+    priority: data_priority
     conda:
         "../envs/cxr.yaml"
-    threads: workflow.cores
+    # half the cores, as training: a data job never waits for every core to be free while
+    # a training job runs
+    threads: max(1, workflow.cores // 2)
     params:
         preset=preset_json,
         root=dataset_root,

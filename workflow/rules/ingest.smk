@@ -10,6 +10,7 @@ rule ingest:
         LAYOUT.log("ingest", "{dataset}"),
     benchmark:
         LAYOUT.benchmark("ingest", "{dataset}")
+    priority: data_priority
     conda:
         "../envs/cxr.yaml"
     params:

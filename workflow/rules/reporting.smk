@@ -20,11 +20,13 @@ rule report:
         sources=JOBS.report_sources_json(),
         studies=JOBS.report_studies_json(),
         headlines=JOBS.report_headlines_json(),
+        skipped=JOBS.report_skipped_json(),
         scale=PLAN.scale,
     message:
         "Writing the report of every trained study"
     shell:
         "cxr report --results results --logs logs --sources-json {params.sources:q}"
         " --studies-json {params.studies:q} --headlines-json {params.headlines:q}"
+        " --skipped-json {params.skipped:q}"
         " --scale {params.scale}"
         " --out {output.markdown} --html {output.html} > {log} 2>&1"

@@ -1,13 +1,14 @@
 # Leak-proof splits, stored as data -------------------------------------------------------------
 rule split:
     input:
-        data=grouped_data,
+        unpack(split_inputs),
     output:
         LAYOUT.split_table("{dataset}", "{scheme}"),
     log:
         LAYOUT.log("split", "{dataset}_{scheme}"),
     wildcard_constraints:
         dataset="|".join(DATASETS),
+    priority: data_priority
     conda:
         "../envs/cxr.yaml"
     params:
@@ -17,24 +18,28 @@ rule split:
         "Splitting {wildcards.dataset} by scheme {wildcards.scheme}"
     shell:
         "cxr split --data {input.data} --scheme-json {params.scheme:q} --seed {params.seed}"
-        " --out {output} > {log} 2>&1"
+        " --duplicates {input.duplicates} --out {output} > {log} 2>&1"
 
 
 # Fail the workflow if a patient or an image crosses splits; else report the split ------------
 rule check_leakage:
     input:
+        unpack(split_inputs),
         split=LAYOUT.split_table("{dataset}", "{scheme}"),
-        data=grouped_data,
     output:
         LAYOUT.leakage_report("{dataset}", "{scheme}"),
     log:
         LAYOUT.log("check_leakage", "{dataset}_{scheme}"),
+    priority: data_priority
     conda:
         "../envs/cxr.yaml"
+    params:
+        duplicates=duplicates_arg,
     message:
         "Checking {wildcards.dataset}/{wildcards.scheme} for leakage across splits"
     shell:
-        "cxr check-leakage --split {input.split} --data {input.data} --out {output} > {log} 2>&1"
+        "cxr check-leakage --split {input.split} --data {input.data} {params.duplicates}"
+        " --out {output} > {log} 2>&1"
 
 
 # Groups of exact and near-duplicate images, with a figure of what was merged ------------------
@@ -54,6 +59,7 @@ rule duplicates:
         LAYOUT.log("duplicates", "{dataset}"),
     benchmark:
         LAYOUT.benchmark("duplicates", "{dataset}")
+    priority: data_priority
     conda:
         "../envs/cxr.yaml"
     message:

@@ -6,9 +6,12 @@ rule synth:
         LAYOUT.log("synth", "{dataset}"),
     benchmark:
         LAYOUT.benchmark("synth", "{dataset}")
+    priority: data_priority
     conda:
         "../envs/cxr.yaml"
-    threads: workflow.cores
+    # half the cores, as training: a data job never waits for every core to be free while
+    # a training job runs
+    threads: max(1, workflow.cores // 2)
     params:
         args=synth_args,
     message:

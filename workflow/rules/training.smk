@@ -8,6 +8,7 @@ rule train:
         LAYOUT.log("train", "{study}/{stage}/{column}"),
     benchmark:
         LAYOUT.benchmark("train", "{study}/{stage}/{column}")
+    priority: train_priority
     conda:
         "../envs/cxr.yaml"
     # half the cores, so two jobs overlap: one's start-up and I/O (serial, seconds) run beside

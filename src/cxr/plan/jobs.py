@@ -19,6 +19,7 @@ from cxr.plan.parts import (
     CASCADE_SCHEME,
     CASCADE_SETS,
     HELDOUT_SET,
+    PRETRAINING,
     SPLIT,
     Cascade,
     PlanError,
@@ -36,6 +37,23 @@ class Jobs:
     @property
     def layout(self) -> Layout:
         return self.plan.layout
+
+    # --- scheduling: Snakemake runs the ready job of highest priority first ------------------
+
+    def data_priority(self, dataset: str = "") -> int:
+        """Data steps before training, the stand-ins' corpus first of all: the longest chain of
+        jobs (corpus, stand-in, the stages that start from it) begins there."""
+        stand_ins = self.plan.studies.get(PRETRAINING)
+        corpus = {s.dataset for s in stand_ins.stages.values()} if stand_ins else set()
+        return 100 if dataset in corpus else 80
+
+    def train_priority(self, study: str, stage: str) -> int:
+        """Stand-ins first, then stages that later stages start from, then the rest (scoring,
+        maps and reports come after: they start nothing)."""
+        if study == PRETRAINING:
+            return 90
+        stages = self.plan.studies[study].stages.values()
+        return 60 if any(s.init_from == stage for s in stages) else 50
 
     # --- data -------------------------------------------------------------------------------
 
@@ -79,6 +97,18 @@ class Jobs:
         if dataset in CASCADE_SETS:
             return self.layout.preprocessed(dataset, self._cascade().preset)
         return self.layout.preprocessed(dataset, self.plan.builds[dataset][0])
+
+    def split_inputs(self, dataset: str) -> dict[str, str]:
+        """The tensors a dataset is split from and, but for a cascade set (whose groups
+        cxr cascade-sets keeps), their near-duplicate table, so that no step searches twice."""
+        data = {"data": self.grouped_data(dataset)}
+        if dataset in CASCADE_SETS:
+            return data
+        return data | {"duplicates": self.layout.duplicates(dataset)}
+
+    def duplicates_arg(self, dataset: str) -> str:
+        found = self.split_inputs(dataset).get("duplicates")
+        return "" if found is None else f"--duplicates {shlex.quote(found)}"
 
     # --- training ---------------------------------------------------------------------------
 
@@ -274,3 +304,6 @@ class Jobs:
 
     def report_headlines_json(self) -> str:
         return json.dumps(self.plan.report_headlines())
+
+    def report_skipped_json(self) -> str:
+        return json.dumps(self.plan.report_skipped())

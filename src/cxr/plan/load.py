@@ -84,7 +84,7 @@ def _with_stand_ins(
     for name, study in studies.items():
         stages = {}
         for stage in study.stages.values():
-            if study.enabled and datasets[corpus].enabled and _needs_stand_in(stage):
+            if _reads_enabled_data(study, datasets) and _needs_stand_in(stage):
                 key = f"{stage.recipe['architecture']}_{stage.recipe['input_size']}px"
                 if key not in stand_ins:
                     stand_ins[key] = _stand_in(key, stage, cfg, raw)
@@ -98,6 +98,15 @@ def _with_stand_ins(
     lead = Study(PRETRAINING, True, stand_ins, None, None)
     presets = tuple(dict.fromkeys(s.preset for s in stand_ins.values()))
     return {PRETRAINING: lead, **out}, presets
+
+
+def _reads_enabled_data(study: Study, datasets: dict[str, Dataset]) -> bool:
+    """An enabled study whose datasets (a cascade set's: its sources) are all enabled, as
+    :attr:`Plan.trained` will see it: only its stages get stand-ins."""
+    names = {stage.dataset for stage in study.stages.values()}
+    if study.cascade is not None:
+        names = (names - set(CASCADE_SETS)) | set(study.cascade.sources)
+    return study.enabled and all(n in datasets and datasets[n].enabled for n in names)
 
 
 def _needs_stand_in(stage: Stage) -> bool:
@@ -199,14 +208,25 @@ def _cascade(studies: dict, scale: str, schemes: dict) -> Cascade | None:
 
 def _study(name: str, cfg: dict, scale: str, raw: dict, cascade: Cascade | None) -> Study:
     stages: dict[str, Stage] = {}
+    skipped: list[str] = []
     for stage, block in cfg["stages"].items():
-        stages[stage] = _stage(name, stage, _at_scale(block, scale), raw, cascade, stages)
+        at_scale = _at_scale(block, scale)
+        if not at_scale.get("enabled", True):
+            skipped.append(stage)
+            continue
+        stages[stage] = _stage(name, stage, at_scale, raw, cascade, stages)
+    if not stages:
+        raise PlanError(f"training {name}: every stage is disabled at scale {scale}")
     own = cascade if cascade is not None and cascade.study == name else None
-    compare = None if "compare_cams" not in cfg else _compare(name, stages, cfg["compare_cams"])
+    compare = None
+    if "compare_cams" in cfg:
+        compare = _compare(name, stages, _at_scale(cfg["compare_cams"], scale))
     headline = cfg.get("headline", list(stages)[-1])
     if headline not in stages:
-        raise PlanError(f"training {name}: headline {headline!r} is not a stage of {name}")
-    return Study(name, cfg["enabled"], stages, compare, own, headline)
+        raise PlanError(
+            f"training {name}: headline {headline!r} is not a stage of {name} at scale {scale}"
+        )
+    return Study(name, cfg["enabled"], stages, compare, own, headline, tuple(skipped))
 
 
 def _stage(
@@ -319,6 +339,12 @@ def _compare(study: str, stages: dict[str, Stage], cfg: dict) -> CompareCams:
     columns = tuple(c for c in stages[names[0]].columns if c in shared)
     if not columns:
         raise PlanError(f"{where}: {', '.join(names)} train no split column in common")
+    folds = cfg.get("folds", "all")
+    if folds != "all":
+        wanted = [f"fold_{i}" for i in folds]
+        if missing := [c for c in wanted if c not in columns]:
+            raise PlanError(f"{where}: {', '.join(names)} do not all train {missing}")
+        columns = tuple(wanted)
     default = CompareSettings()
     method, images = cfg.get("method", default.method), cfg.get("images", default.images)
     return CompareCams(tuple(names), tuple(labels), method, images, columns)

@@ -134,3 +134,4 @@ class Study:
     compare: CompareCams | None
     cascade: Cascade | None
     headline: str = ""  # the stage the report's first table shows (default: the last)
+    skipped: tuple[str, ...] = ()  # stages with `enabled: false` at this scale

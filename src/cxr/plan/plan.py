@@ -142,6 +142,10 @@ class Plan:
         """Each trained study's headline stage: the one the report's first table shows."""
         return {study.name: study.headline for study in self.trained if study.headline}
 
+    def report_skipped(self) -> dict[str, list[str]]:
+        """Each trained study's stages that are not trained at this scale (``enabled: false``)."""
+        return {study.name: list(study.skipped) for study in self.trained if study.skipped}
+
     def report_studies(self) -> dict[str, list[str]]:
         """The trained studies and their stages, in order: what the report covers."""
         return {study.name: list(study.stages) for study in self.trained}

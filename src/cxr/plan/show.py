@@ -39,6 +39,8 @@ def as_text(plan: Plan) -> str:
         lines += ["", f"Study {study.name}: {_status(plan, study)}"]
         for stage in study.stages.values():
             lines += _stage(stage, plan.presets[stage.preset]["size"])
+        if study.skipped:
+            lines.append(f"  not trained at scale {plan.scale}: {', '.join(study.skipped)}")
         if study.compare is not None:
             lines += _wrap("  compare_cams ", _compare(study.compare))
         if study.cascade is not None:

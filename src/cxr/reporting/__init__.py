@@ -23,6 +23,7 @@ def write_report(
     expected: dict[str, list[str]] | None = None,
     logs: Path | None = None,
     headlines: dict[str, str] | None = None,
+    skipped: dict[str, list[str]] | None = None,
 ) -> list[str]:
     """Write the Markdown report (and its HTML twin); return what was missing.
 
@@ -42,6 +43,7 @@ def write_report(
         expected=expected,
         logs=logs,
         headlines=headlines,
+        skipped=skipped,
     )
     doc, problems = build(out.parent)
     if html is not None and Path(html).parent.resolve() != out.parent.resolve():

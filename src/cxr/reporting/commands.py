@@ -61,6 +61,11 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         help='each study\'s headline stage, the one its row of the first table shows, e.g. '
         '{"seed000": "model_c"} (default: its last stage)',
     )  # fmt: skip
+    p.add_argument(
+        "--skipped-json", type=studies_json, default={},
+        help='stages not trained at this scale (params.yaml `enabled: false`), listed as such, '
+        'e.g. {"seed004_covid": ["vgg19_bn"]}',
+    )  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -75,6 +80,7 @@ def _run(args: argparse.Namespace) -> None:
         expected=args.studies_json,
         logs=args.logs,
         headlines=args.headlines_json,
+        skipped=args.skipped_json,
     )
     for problem in problems:
         log.warning("%s", problem)

@@ -26,9 +26,11 @@ def build_report(
     expected: dict[str, list[str]] | None = None,
     logs: Path | None = None,
     headlines: dict[str, str] | None = None,
+    skipped: dict[str, list[str]] | None = None,
 ) -> tuple[Document, list[str]]:
     """The report's document, and the list of what was missing (also named in it).
-    ``headlines``: each study's headline stage (default: its last)."""
+    ``headlines``: each study's headline stage (default: its last); ``skipped``: each study's
+    stages not trained at this scale."""
     sources, headlines = sources or {}, headlines or {}
     layout = Layout(results=str(Path(results)))
     sections = Sections(layout, Path(out_dir), sources, scale)
@@ -48,6 +50,7 @@ def build_report(
     doc.add(Paragraph(_data_sentence(sources, scale)))
     for block in [
         *first_screen(stages, sections, headlines),
+        *_not_trained(skipped or {}, scale),
         *every_model(stages, layout, headlines),
         Heading("What this report read", 2),
         Bullets(_intro(results, layout, stages, studies, sources, scale, expected)),
@@ -65,6 +68,19 @@ def build_report(
     for block in body + timings:
         doc.add(block)
     return doc, problems
+
+
+def _not_trained(skipped: dict[str, list[str]], scale: str | None) -> list[Paragraph]:
+    """One line naming the stages params.yaml does not train at this scale, if any."""
+    names = [f"{study}/{stage}" for study, stages in skipped.items() for stage in stages]
+    if not names:
+        return []
+    return [
+        Paragraph(
+            f"Not trained at scale {scale or 'unknown'} (their stages in params.yaml say "
+            f"`enabled: false` at this scale): {', '.join(names)}."
+        )
+    ]
 
 
 def _data_sentence(sources: dict[str, str], scale: str | None) -> str:

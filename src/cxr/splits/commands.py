@@ -21,7 +21,15 @@ def _split_arguments(p: argparse.ArgumentParser) -> None:
         help='e.g. {"method": "random", "ratios": [0.7, 0.2, 0.1]}',
     )
     p.add_argument("--seed", type=int, default=0, help="seed unless the scheme sets its own")
+    _duplicates_option(p)
     p.add_argument("--out", type=Path, required=True, help="split table to write (.parquet)")
+
+
+def _duplicates_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--duplicates", type=existing_file, default=None,
+        help="the table cxr duplicates wrote of the same --data (default: search again)",
+    )  # fmt: skip
 
 
 def _split(args: argparse.Namespace) -> None:
@@ -31,7 +39,7 @@ def _split(args: argparse.Namespace) -> None:
     scheme = settings(
         args, "--scheme-json", lambda: Scheme.from_dict(args.scheme_json, seed=args.seed)
     )
-    counts = write_splits(args.data, scheme, args.out)
+    counts = write_splits(args.data, scheme, args.out, args.duplicates)
     log.info("split %s: %s", args.out, counts)
 
 
@@ -40,13 +48,14 @@ def _leakage_arguments(p: argparse.ArgumentParser) -> None:
         "--split", type=existing_file, required=True, help="split table (.parquet or .csv)"
     )
     p.add_argument("--data", type=existing_folder, required=True, help=DATA_HELP)
+    _duplicates_option(p)
     p.add_argument("--out", type=Path, required=True, help="report to write (.json)")
 
 
 def _check_leakage(args: argparse.Namespace) -> None:
     from cxr.splits.files import check_split_file
 
-    report = check_split_file(args.split, args.data, args.out)
+    report = check_split_file(args.split, args.data, args.out, args.duplicates)
     log.info(
         "no leakage in %s: %s", args.split, {k: v["overlap"] for k, v in report["splits"].items()}
     )

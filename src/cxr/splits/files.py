@@ -7,6 +7,7 @@ that reading a split table stays cheap for evaluation jobs.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -61,12 +62,48 @@ def write_duplicates(data: str | Path, out: str | Path) -> pd.DataFrame:
     return table
 
 
-def write_splits(data: str | Path, scheme: Scheme, out: str | Path) -> dict:
-    """Split the preprocessed dataset in ``data``; returns images per side of each column."""
+def read_duplicate_groups(table: str | Path, image_ids: Sequence[str]) -> np.ndarray:
+    """The near-duplicate component of each image (in the order of ``image_ids``) from the
+    table ``cxr duplicates`` wrote of the same tensors: its groups, every other image alone."""
+    try:
+        groups = pd.read_csv(table, dtype=str, keep_default_na=False)
+    except Exception as err:  # pandas raises many types for a file that is not CSV
+        raise ValueError(f"{table}: cannot read this duplicates table ({err})") from err
+    if "image_ids" not in groups.columns:
+        raise ValueError(f"{table}: no image_ids column; not a table written by cxr duplicates")
+    row = {image_id: i for i, image_id in enumerate(image_ids)}
+    labels = np.arange(len(row))
+    for members in groups["image_ids"]:
+        ids = members.split("|")
+        if unknown := [i for i in ids if i not in row]:
+            raise ValueError(
+                f"{table}: image {unknown[0]!r} is not in the data; was the table made from "
+                "other tensors? Rerun cxr duplicates on them"
+            )
+        labels[[row[i] for i in ids]] = row[ids[0]]
+    return labels
+
+
+def _duplicate_groups(
+    tensor: np.ndarray, index: pd.DataFrame, duplicates: str | Path | None
+) -> np.ndarray:
+    """The near-duplicate component of each image: read from ``duplicates`` when given, else
+    searched for."""
+    if duplicates is not None:
+        return read_duplicate_groups(duplicates, index["image_id"].tolist())
     from cxr.splits.near_duplicates import near_duplicate_groups
 
+    return near_duplicate_groups(tensor)[0]
+
+
+def write_splits(
+    data: str | Path, scheme: Scheme, out: str | Path, duplicates: str | Path | None = None
+) -> dict:
+    """Split the preprocessed dataset in ``data``, keeping near-duplicates (from the
+    ``duplicates`` table, else searched for) on one side; returns images per side of each
+    column."""
     index, tensor = read_data(data)
-    splits = make_splits(index, scheme, near_duplicate_groups(tensor)[0])
+    splits = make_splits(index, scheme, _duplicate_groups(tensor, index, duplicates))
     with atomic_path(out) as tmp:
         splits.to_parquet(tmp, index=False)
     return {c: splits[c].value_counts().to_dict() for c in split_columns(splits)}
@@ -83,13 +120,14 @@ def read_split_table(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path}: cannot read this split table ({err})") from err
 
 
-def check_split_file(split: str | Path, data: str | Path, out: str | Path) -> dict:
-    """Check a split table against its preprocessed data; writes the report only if clean."""
-    from cxr.splits.near_duplicates import near_duplicate_groups
-
+def check_split_file(
+    split: str | Path, data: str | Path, out: str | Path, duplicates: str | Path | None = None
+) -> dict:
+    """Check a split table against its preprocessed data (near-duplicates from the
+    ``duplicates`` table, else searched for); writes the report only if clean."""
     index, tensor = read_data(data)
     digests = pd.Series([content_digest(img) for img in tensor])
-    near = pd.Series(near_duplicate_groups(tensor)[0])
+    near = pd.Series(_duplicate_groups(tensor, index, duplicates))
     try:
         report = check_leakage(read_split_table(split), index, digests, near)
     except ValueError as err:
