@@ -257,6 +257,16 @@ def test_a_missing_figure_is_named_in_its_thumbnail(results: Path) -> None:
     assert cams.endswith("| no CAM grid |")
 
 
+def test_a_stage_without_maps_of_its_own_shows_its_cam_comparison(results: Path) -> None:
+    for folder in (results / "cam/seed000/model_c").iterdir():
+        (folder / "cam_grid.png").unlink()
+        folder.rmdir()
+    _write(results / "cam_compare/seed000/model_b_vs_model_c/fold_0.png", PNG)
+    text, _ = _report(results)
+    cams = next(line for line in text.splitlines() if line.startswith("| CAM grid |"))
+    assert 'src="cam_compare/seed000/model_b_vs_model_c/fold_0.png"' in cams
+
+
 def _localisation(folder: Path, blob: bool) -> None:
     rows = [
         {"finding": "Nodule", "boxes": 4, "pointing_game": 0.5},

@@ -42,6 +42,14 @@ def cam_folder(stage: Stage, layout: Layout) -> Path | None:
     return None
 
 
+def compared_figure(stage: Stage, layout: Layout) -> Path | None:
+    """The first CAM comparison that draws the stage (beside other stages), if any: the maps
+    of a stage that draws none of its own (``cam: {enabled: false}``)."""
+    tree = Path(layout.cam_compare_tree(stage.study))
+    pairs = [p for p in sorted(tree.glob("*_vs_*")) if stage.name in p.name.split("_vs_")]
+    return next((f for pair in pairs for f in sorted(pair.glob("*.png"))), None)
+
+
 def model_name(found: Evaluated) -> str:
     """``model_c, pooled over 3 folds`` (a ``split`` model: its stage's name only)."""
     label = found.label
@@ -106,9 +114,11 @@ def thumbnails(shown: dict[str, Evaluated], sections: Sections) -> list:
     for study, found in shown.items():
         roc.append(image(found.folder / "roc.png", "ROC", study))
         folder = cam_folder(found.stage, sections.layout)
-        cam.append(image(folder / CAM_GRID if folder else None, "CAM grid", study))
+        grid = folder / CAM_GRID if folder else compared_figure(found.stage, sections.layout)
+        cam.append(image(grid, "CAM grid", study))
     caption = (
         "The headline models' ROC curves on the test set and their CAM grids (test images with "
-        "the heatmap of their top outputs); each links to the full figure."
+        "the heatmap of their top outputs; a stage that draws no maps of its own: its CAM "
+        "comparison); each links to the full figure."
     )
     return [Table(["", *shown], [roc, cam], caption)]
