@@ -103,7 +103,7 @@ def _describe(folder: str | Path, model: TrainedModel) -> str:
     return f"a {kind} model of {shown}, trained on {holds or data or 'unrecorded data'}"
 
 
-def _fits(role: str, model: TrainedModel, findings: set[str]) -> bool:
+def fits_role(role: str, model: TrainedModel, findings: set[str]) -> bool:
     """Whether ``model``'s outputs are those of the module ``role``."""
     outputs = set(model.outputs)
     if role == "I":
@@ -128,7 +128,7 @@ def check_modules(
     ):
         where = f"--modules position {at} (Module {role}) {folder}"
         holds = trained_on(folder)[1]
-        if (holds is not None and holds != name) or not _fits(role, model, findings):
+        if (holds is not None and holds != name) or not fits_role(role, model, findings):
             raise ValueError(
                 f"{where}: is {_describe(folder, model)}; Module {role} is {kind} trained on {name}"
             )

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from cxr.cascade.evaluate import ROLES as CASCADE_ROLES
-from cxr.cascade.evaluate import _fits, chest_thresholds
+from cxr.cascade.evaluate import chest_thresholds, fits_role
 from cxr.cascade.sets import CHEST, NOT_XRAY, XRAY
 from cxr.data.presets import Preset
 from cxr.data.transforms import apply_preset
@@ -62,7 +62,7 @@ def _check(modules: tuple[Module, Module, Module]) -> None:
     """Refuse a module of another role (Module I must be not_xray/xray, and so on)."""
     findings = set(modules[2].model.outputs)
     for module, (role, name, kind) in zip(modules, CASCADE_ROLES, strict=True):
-        if not _fits(role, module.model, findings):
+        if not fits_role(role, module.model, findings):
             raise ValueError(
                 f"{module.files.source}: outputs {', '.join(module.model.outputs[:6])} do not "
                 f"fit Module {role}: {kind} (trained on {name})"
