@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers import (  # noqa: F401 (the fixtures this module uses)
+    built_tree_fixture,
+    s3_store_fixture,
+)
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 

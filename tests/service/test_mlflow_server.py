@@ -14,6 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers import (  # noqa: F401 (the fixtures this module uses)
+    built_tree_fixture,
+    mlflow_server_fixture,
+    postgres_fixture,
+    s3_store_fixture,
+)
 
 from cxr import tracking
 from cxr.layout import Layout

@@ -1,7 +1,9 @@
-"""Fixtures of the service tests: real servers on loopback, private ports and private folders.
-
-MLflow server and DVC remote (issue 19, parts 2 and 3), each started once per session and
-stopped at its end, with a check that none of the processes it started is left:
+"""Fixtures of the MLflow-server and DVC-remote tests: real servers on loopback, private ports
+and private folders. A test module imports the fixtures it uses (this is no conftest.py: a
+second conftest module would shadow the root one for every ``from conftest import``): as
+``from servers import s3_store_fixture``, which provides ``s3_store``. Each server starts once
+per importing module and stops at its end, with a check that none of the processes it started
+is left:
 
 - ``postgres``: a throwaway PostgreSQL cluster (Debian's ``postgresql``: ``initdb`` as the
   postgres user when run as root, a private port and socket folder);
@@ -114,7 +116,10 @@ class Service:
 
 def _postgres_bin() -> Path | None:
     """The newest installed PostgreSQL server's bin folder (Debian's layout, else PATH)."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: [int(n) for n in p.parts[-3].split(".") if n.isdigit()],
+    )
     if found:
         return found[-1].parent
     initdb = shutil.which("initdb")
@@ -143,8 +148,8 @@ class Postgres:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
+@pytest.fixture(scope="module", name="postgres")
+def postgres_fixture() -> Iterator[Postgres]:
     """A PostgreSQL cluster made for this session in a private folder under /tmp (readable by
     the postgres user, which pytest's own temp folder is not), on a private port and socket."""
     bin_dir = _postgres_bin()
@@ -234,8 +239,8 @@ def _boto_keys() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def s3_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
+@pytest.fixture(scope="module", name="s3_store")
+def s3_store_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
     """moto's S3 server (in memory) on a private port of 127.0.0.1."""
     server = BIN / "moto_server"
     if not server.exists():
@@ -269,8 +274,8 @@ class MlflowServer:
     bucket: str
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(
+@pytest.fixture(scope="module", name="mlflow_server")
+def mlflow_server_fixture(
     postgres: Postgres, s3_store: S3Store, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MlflowServer]:
     """``mlflow server`` on loopback: runs in PostgreSQL, artifacts proxied to S3."""
@@ -309,8 +314,8 @@ def _link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)  # outputs and their marks are replaced by rename, never edited in place
 
 
-@pytest.fixture(scope="session")
-def built_tree(request: pytest.FixtureRequest) -> tuple[Path, Callable[..., Path]]:
+@pytest.fixture(scope="module", name="built_tree")
+def built_tree_fixture(request: pytest.FixtureRequest) -> tuple[Path, Callable[..., Path]]:
     """The tiny workflow's built tree (``CXR_PROBE_WORLD`` names one already built) and a
     function ``copy(dst, link=True)`` making a private copy of it without .snakemake, logs or
     the MLflow store (files hard-linked, or copied where a tool may change them in place)."""
