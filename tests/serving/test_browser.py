@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import chromium, held_out_xray, photo_png
+
+from serving.conftest import chromium, held_out_xray, photo_png
 
 pytestmark = pytest.mark.slow
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import bomb_png
 from PIL import Image
 
 from cxr.data.images import BadImage
 from cxr.serving.inputs import MAX_PIXELS, decode, read_file
+from serving.conftest import bomb_png
 
 GRADIENT = np.tile(np.linspace(0, 255, 96, dtype=np.float32), (64, 1))
 

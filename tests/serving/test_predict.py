@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import FINDINGS, bomb_png, build_cascade, held_out_xray, photo_png
 from PIL import Image
 
 from cxr.cli import main
 from cxr.serving import bundle
 from cxr.serving.predictor import Predictor
+from serving.conftest import FINDINGS, bomb_png, build_cascade, held_out_xray, photo_png
 
 CHEST = np.tile(np.linspace(30, 220, 300, dtype=np.float32), (260, 1)).astype(np.uint8)
 
