@@ -20,6 +20,10 @@ if CASCADE is not None:
         priority: JOBS.data_priority()
         conda:
             "../envs/cxr.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb_of("cascade_sets"),
+            runtime=runtime_of("cascade_sets"),
         params:
             sources=JOBS.cascade_source_args(),
             preset=CASCADE.preset,
@@ -54,6 +58,10 @@ if CASCADE is not None:
             LAYOUT.benchmark("cascade_evaluate", CASCADE.study)
         conda:
             "../envs/cxr.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb_of("cascade_evaluate"),
+            runtime=runtime_of("cascade_evaluate"),
         message:
             "Running the cascade end to end on its held-out mixed set"
         shell:

@@ -4,7 +4,7 @@
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from cxr.plan import Jobs, PlanError, load
+from cxr.plan import Jobs, PlanError, Sizing, load
 
 min_version("9.0")
 
@@ -13,6 +13,7 @@ try:
 except PlanError as err:
     raise WorkflowError(err) from None
 JOBS = Jobs(PLAN)
+SIZING = Sizing(PLAN)
 LAYOUT = PLAN.layout
 CASCADE = PLAN.cascade
 DATASETS = PLAN.enabled
@@ -31,6 +32,32 @@ wildcard_constraints:
 def by_wildcards(method, *names):
     """An input or params function: ``method`` given these wildcards of the job, in order."""
     return lambda wildcards: method(*(getattr(wildcards, name) for name in names))
+
+
+def half_the_cores():
+    """The threads of a data or model job: half the cores Snakemake is given (locally, every
+    core: the local profile's `cores: all`), so that two such jobs overlap. A cluster run is
+    given no cores: there, 1, or the profile's set-threads, which its jobs get too."""
+    try:
+        return max(1, workflow.cores // 2)
+    except WorkflowError:
+        return 1
+
+
+def mem_mb_of(name):
+    """A resources function: the memory (MB) a job of rule ``name`` asks a scheduler for, by
+    its wildcards and attempt (a retried job asks for more); cxr.plan.resources sizes it.
+    """
+    return lambda wildcards, attempt: SIZING.mem_mb(
+        name, attempt, **dict(wildcards.items())
+    )
+
+
+def runtime_of(name):
+    """A resources function: the wall time (minutes) a job of rule ``name`` asks for."""
+    return lambda wildcards, attempt: SIZING.runtime(
+        name, attempt, **dict(wildcards.items())
+    )
 
 
 # --- data: synth, ingest, preprocess, split ----------------------------------------------------

@@ -16,7 +16,10 @@ rule preprocess:
         "../envs/cxr.yaml"
     # half the cores, as training: a data job never waits for every core to be free while
     # a training job runs
-    threads: max(1, workflow.cores // 2)
+    threads: half_the_cores()
+    resources:
+        mem_mb=mem_mb_of("preprocess"),
+        runtime=runtime_of("preprocess"),
     params:
         preset=preset_json,
         root=dataset_root,
@@ -43,6 +46,10 @@ rule gallery:
         LAYOUT.log("gallery"),
     conda:
         "../envs/cxr.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_of("gallery"),
+        runtime=runtime_of("gallery"),
     params:
         panels=JOBS.gallery_panels(),
     message:

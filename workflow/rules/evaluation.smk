@@ -21,6 +21,10 @@ rule evaluate:
         LAYOUT.benchmark("evaluate", "{study}/{stage}/{column}")
     conda:
         "../envs/cxr.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_of("evaluate"),
+        runtime=runtime_of("evaluate"),
     params:
         args=evaluate_args,
     message:
@@ -48,6 +52,10 @@ rule evaluate_folds:
         LAYOUT.log("evaluate", "{study}/{stage}/folds"),
     conda:
         "../envs/cxr.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_of("evaluate_folds"),
+        runtime=runtime_of("evaluate_folds"),
     params:
         metrics=fold_metric_files,
         paper=fold_paper_args,
@@ -69,6 +77,10 @@ rule evaluate_pooled:
         LAYOUT.benchmark("evaluate", "{study}/{stage}/pooled")
     conda:
         "../envs/cxr.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_of("evaluate_pooled"),
+        runtime=runtime_of("evaluate_pooled"),
     params:
         models=pooled_model_args,
         args=evaluate_args,

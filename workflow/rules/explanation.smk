@@ -19,9 +19,11 @@ rule cam:
         "../envs/cxr.yaml"
     # half the cores, so two jobs overlap: one's start-up and I/O (serial, seconds) run beside
     # the other's compute; Snakemake sets OMP_NUM_THREADS to it
-    threads: max(1, workflow.cores // 2)
+    threads: half_the_cores()
     resources:
         gpu=1,
+        mem_mb=mem_mb_of("cam"),
+        runtime=runtime_of("cam"),
     params:
         args=cam_args,
     message:
@@ -49,8 +51,11 @@ rule cam_compare:
         LAYOUT.benchmark("cam_compare", "{study}/{pair}/{column}")
     conda:
         "../envs/cxr.yaml"
+    threads: 1
     resources:
         gpu=1,
+        mem_mb=mem_mb_of("cam_compare"),
+        runtime=runtime_of("cam_compare"),
     params:
         args=compare_args,
     message:

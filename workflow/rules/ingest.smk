@@ -13,6 +13,10 @@ rule ingest:
     priority: data_priority
     conda:
         "../envs/cxr.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_of("ingest"),
+        runtime=runtime_of("ingest"),
     params:
         root=dataset_root,
     message:

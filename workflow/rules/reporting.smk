@@ -16,6 +16,10 @@ rule report:
         LAYOUT.log("report"),
     conda:
         "../envs/cxr.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_of("report"),
+        runtime=runtime_of("report"),
     params:
         sources=JOBS.report_sources_json(),
         studies=JOBS.report_studies_json(),

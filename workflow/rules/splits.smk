@@ -11,6 +11,10 @@ rule split:
     priority: data_priority
     conda:
         "../envs/cxr.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_of("split"),
+        runtime=runtime_of("split"),
     params:
         scheme=scheme_json,
         seed=PLAN.seed,
@@ -33,6 +37,10 @@ rule check_leakage:
     priority: data_priority
     conda:
         "../envs/cxr.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_of("check_leakage"),
+        runtime=runtime_of("check_leakage"),
     params:
         duplicates=duplicates_arg,
     message:
@@ -62,6 +70,10 @@ rule duplicates:
     priority: data_priority
     conda:
         "../envs/cxr.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_of("duplicates"),
+        runtime=runtime_of("duplicates"),
     message:
         "Finding near-duplicate images in {wildcards.dataset}"
     shell:

@@ -11,7 +11,10 @@ rule synth:
         "../envs/cxr.yaml"
     # half the cores, as training: a data job never waits for every core to be free while
     # a training job runs
-    threads: max(1, workflow.cores // 2)
+    threads: half_the_cores()
+    resources:
+        mem_mb=mem_mb_of("synth"),
+        runtime=runtime_of("synth"),
     params:
         args=synth_args,
     message:

@@ -13,9 +13,11 @@ rule train:
         "../envs/cxr.yaml"
     # half the cores, so two jobs overlap: one's start-up and I/O (serial, seconds) run beside
     # the other's compute; Snakemake sets OMP_NUM_THREADS to it
-    threads: max(1, workflow.cores // 2)
+    threads: half_the_cores()
     resources:
         gpu=1,
+        mem_mb=mem_mb_of("train"),
+        runtime=runtime_of("train"),
     params:
         recipe=recipe_json,
         init=init_arg,
@@ -39,6 +41,10 @@ rule train_summary:
         LAYOUT.log("train_summary", "{study}/{stage}/{column}"),
     conda:
         "../envs/cxr.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_of("train_summary"),
+        runtime=runtime_of("train_summary"),
     message:
         "Summarising {wildcards.study}/{wildcards.stage}/{wildcards.column}"
     shell:

@@ -11,7 +11,8 @@ schema's defaults of that block. ``paper`` blocks are filled in too, before they
 ``paper: {cam: {...}}`` therefore also sets the ``cam`` keys it leaves out to their defaults.
 
 Snakemake reads the plan through workflow/rules/common.smk and :class:`Jobs`; paths come from
-:mod:`cxr.layout`.
+:mod:`cxr.layout`; what each job asks a scheduler for (memory, wall time) from
+:class:`Sizing`.
 """
 
 from cxr.plan.jobs import Jobs
@@ -28,6 +29,7 @@ from cxr.plan.parts import (
     Synthetic,
 )
 from cxr.plan.plan import Plan
+from cxr.plan.resources import Sizing
 
 __all__ = [
     "Cam",
@@ -38,6 +40,7 @@ __all__ = [
     "Jobs",
     "Plan",
     "PlanError",
+    "Sizing",
     "Stage",
     "Study",
     "Synthetic",
