@@ -179,7 +179,7 @@ def _client(uri: str) -> MlflowClient:
         if db:
             _ensure_store(db)
         try:
-            return mlflow.MlflowClient(uri)
+            return mlflow.MlflowClient(uri, registry_uri=uri)  # not the global registry
         except (MlflowException, SQLAlchemyError) as err:
             text = str(err).strip()
             reason = text.splitlines()[0].split(". ")[0] if text else type(err).__name__
@@ -489,7 +489,11 @@ def download_model(uri: str, dst: Path) -> RegisteredModel:
             version = max(versions, key=lambda v: int(v.version))
         else:
             version = client.get_model_version(name, number)
-        local = _mlflow().artifacts.download_artifacts(
+        mlflow = _mlflow()
+        # resolving a version's logged model goes through mlflow's global store: make it ours
+        mlflow.set_tracking_uri(tracking_uri())
+        mlflow.set_registry_uri(tracking_uri())
+        local = mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/{name}/{version.version}", dst_path=str(dst)
         )
     except MlflowException as err:
