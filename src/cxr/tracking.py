@@ -490,7 +490,8 @@ def download_model(uri: str, dst: Path) -> RegisteredModel:
         else:
             version = client.get_model_version(name, number)
         mlflow = _mlflow()
-        # resolving a version's logged model goes through mlflow's global store: make it ours
+        # a version's logged model is resolved through mlflow's global store (which an earlier
+        # in-process run may have set): make it this one, as training_run does
         mlflow.set_tracking_uri(tracking_uri())
         mlflow.set_registry_uri(tracking_uri())
         local = mlflow.artifacts.download_artifacts(

@@ -95,7 +95,7 @@ def test_a_tiny_study_on_a_shared_server(
     from mlflow import MlflowClient
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
-    client = MlflowClient(mlflow_server.uri)
+    client = MlflowClient(mlflow_server.uri, registry_uri=mlflow_server.uri)
     experiment = client.get_experiment_by_name(STUDY)
     assert experiment is not None
     assert experiment.artifact_location.startswith("mlflow-artifacts:")  # proxied to S3

@@ -40,9 +40,10 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def store(workdir: Path, empty_db: Path) -> MlflowClient:
-    """A client of a fresh local store, ./mlflow.db in tmp_path."""
+    """A client of a fresh local store, ./mlflow.db in tmp_path (its registry too, not
+    mlflow's global one, which an earlier test may have pointed elsewhere)."""
     shutil.copyfile(empty_db, workdir / "mlflow.db")
-    return MlflowClient(tracking.tracking_uri())
+    return MlflowClient(tracking.tracking_uri(), registry_uri=tracking.tracking_uri())
 
 
 def runs_of(client: MlflowClient, study: str) -> list[Run]:
