@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
-
-from cxr.serving.load import run_load
+from cxr.serving.load import run_load, served
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "nih" / "images"
 
@@ -36,19 +31,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
-    cxr = Path(sys.executable).parent / "cxr"
-    server = subprocess.Popen(
-        [str(cxr), "serve", "--models", str(args.models), "--port", str(args.port)],
-        cwd=args.models.resolve().parent,
-    )
     url = f"http://127.0.0.1:{args.port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with served(args.models, args.port) as server:
         marks = (100, args.requests)
         peaks: dict[int, float] = {}
         import cxr.serving.load as load
@@ -65,9 +49,6 @@ def main() -> None:
         }
         summary["clients"] = args.clients
         print(json.dumps(summary, indent=2))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

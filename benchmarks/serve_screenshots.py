@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
-import httpx
 import skimage.data
 from playwright.sync_api import sync_playwright
+
+from cxr.serving.load import served
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "nih" / "images"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -31,35 +29,25 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8766)
     args = parser.parse_args()
     out = args.out.resolve()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "cxr"), "serve", "--models", str(args.models),
-         "--port", str(args.port)], cwd=args.models.resolve().parent,
-    )  # fmt: skip
     url = f"http://127.0.0.1:{args.port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
-            photo = Path(tmp) / "coffee.jpg"
-            cv2.imwrite(str(photo), cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR))
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(url)
-            page.wait_for_selector("#models:has-text('Module')")
-            for image, name in ((args.xray, "serve_chest.png"), (photo, "serve_not_xray.png")):
-                page.evaluate("document.getElementById('verdict').dataset.verdict = ''")
-                page.set_input_files("#file", str(image))
-                page.wait_for_function("document.getElementById('verdict').dataset.verdict")
-                page.screenshot(path=str(out / name), full_page=True)
-                print(out / name, page.inner_text("#verdict"))
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with (
+        served(args.models, args.port),
+        tempfile.TemporaryDirectory() as tmp,
+        sync_playwright() as p,
+    ):
+        photo = Path(tmp) / "coffee.jpg"
+        cv2.imwrite(str(photo), cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR))
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("#models:has-text('Module')")
+        for image, name in ((args.xray, "serve_chest.png"), (photo, "serve_not_xray.png")):
+            page.evaluate("document.getElementById('verdict').dataset.verdict = ''")
+            page.set_input_files("#file", str(image))
+            page.wait_for_function("document.getElementById('verdict').dataset.verdict")
+            page.screenshot(path=str(out / name), full_page=True)
+            print(out / name, page.inner_text("#verdict"))
+        browser.close()
 
 
 if __name__ == "__main__":

@@ -3,8 +3,12 @@ server's resident memory sampled as requests complete (the load test and its ben
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,3 +86,29 @@ def run_load(
         list(pool.map(one, range(requests)))
     result.seconds = time.perf_counter() - begin
     return result
+
+
+@contextlib.contextmanager
+def served(models: Path, port: int, timeout_s: float = 120) -> Iterator[subprocess.Popen]:
+    """``cxr serve --models models`` on 127.0.0.1:``port``, answering ``/api/health`` before
+    the block runs, stopped after it; fails if it does not answer within ``timeout_s``."""
+    import httpx
+
+    cxr = Path(sys.executable).parent / "cxr"
+    server = subprocess.Popen(
+        [str(cxr), "serve", "--models", str(models), "--port", str(port)],
+        cwd=Path(models).resolve().parent,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).is_success:
+                    break
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"cxr serve on port {port} did not answer /api/health")
+            time.sleep(0.2)
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
