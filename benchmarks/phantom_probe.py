@@ -11,8 +11,8 @@ Fibrosis, Hernia or Cardiomegaly and their AUROCs swing by +-0.2 between seeds. 
 also scores each model on a new miniature (seed + 1000, other patients): rendering is cheap and
 the estimate much tighter.
 
-Run:  python benchmarks/phantom_probe.py [--n 1200] [--size 256] [--side 64] [--epochs 20] [--seed 0 1 2]
-                                         [--test-n 3000] [--threads 1]
+Run:  python benchmarks/phantom_probe.py [--n 1200] [--size 256] [--side 64] [--epochs 20]
+                                         [--seed 0 1 2] [--test-n 3000] [--threads 1]
 Writes benchmarks/out/phantom_probe.json and prints a table per test set (one column per seed,
 then the mean).
 """

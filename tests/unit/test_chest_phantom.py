@@ -102,7 +102,8 @@ def test_boxes_inside_unit_square(view: str) -> None:
 def test_box_sizes() -> None:
     for seed in range(10):
         anatomy, _, rng = _case(seed)
-        assert 0.02 <= chest.finding_box("Nodule", anatomy, rng)[2] <= 0.06
+        # the real Nodule boxes of the shared NIH sample are 47-102 px of 1024
+        assert 0.045 <= chest.finding_box("Nodule", anatomy, rng)[2] <= 0.1
         assert 0.07 <= chest.finding_box("Mass", anatomy, rng)[2] <= 0.2
 
 

@@ -30,6 +30,8 @@ VARIANTS: tuple[str, ...] = ("raw",)
 PIXEL_MM = 0.175
 MAX_VALUE = 4095
 NODULE_MM = (5, 40)
+#: The drawn diameters: JSRT's own, about 15 mm on average (NIH's Nodule boxes run larger).
+DRAWN_NODULE_MM = (7.0, 21.5)
 #: Real class mix: 100 malignant + 54 benign nodules, 93 without nodule.
 CLASS_WEIGHTS = {"malignant": 100, "benign": 54, "non-nodule": 93}
 #: Real subtlety counts for groups 1..5 (sum 154).
@@ -133,7 +135,7 @@ def _render_case(job: tuple[Case, Path, int]) -> Nodule | None:
     anatomy = sample_anatomy(rng, view="PA", age=case.age, sex=case.sex[0].upper())
     findings, nodule = [], None
     if case.label != "non-nodule":
-        box = _nodule_box(finding_box("Nodule", anatomy, rng))
+        box = _nodule_box(finding_box("Nodule", anatomy, rng), rng.uniform(*DRAWN_NODULE_MM))
         findings.append(Finding("Nodule", box, case.label))
         nodule = _nodule_record(box)
     image = render_chest(anatomy, findings, size, rng)
@@ -141,10 +143,12 @@ def _render_case(job: tuple[Case, Path, int]) -> Nodule | None:
     return nodule
 
 
-def _nodule_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    """Make the box square, with a side inside the realistic 5..40 mm, about the same centre."""
+def _nodule_box(
+    box: tuple[float, float, float, float], diameter_mm: float
+) -> tuple[float, float, float, float]:
+    """A square box of ``diameter_mm`` (inside the realistic 5..40 mm) about ``box``'s centre."""
     x, y, w, h = box
-    side_mm = np.clip((w + h) / 2 * JSRT_SIDE * PIXEL_MM, *NODULE_MM)
+    side_mm = np.clip(diameter_mm, *NODULE_MM)
     side = float(round(side_mm) / (JSRT_SIDE * PIXEL_MM))
     cx, cy = x + w / 2, y + h / 2
     return (cx - side / 2, cy - side / 2, side, side)
