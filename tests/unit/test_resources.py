@@ -22,7 +22,7 @@ MEASURED = [
     ("train", {"study": "seed001_multilabel", "stage": "densenet121", "column": "split"}, 40, 1049),
     ("train", {"study": "seed002_cascade", "stage": "module_ii", "column": "split"}, 24, 1075),
     ("train", {"study": "seed003_smallcnn", "stage": "smallcnn_v3", "column": "split"}, 34, 1036),
-    ("train", {"study": "seed004_covid", "stage": "resnet50_clahe", "column": "split"}, 72, 1617),
+    ("train", {"study": "seed004_covid", "stage": "resnet50", "column": "split"}, 86, 1617),
     ("cam", {"study": "seed001_multilabel", "stage": "resnet50", "column": "split"}, 21, 1310),
     ("evaluate", {"study": "seed001_multilabel", "stage": "resnet50", "column": "split"}, 9, 337),
     ("duplicates", {"dataset": "nih"}, 29, 802),

@@ -178,7 +178,7 @@ def test_a_bad_stage_fails_at_parse_time_naming_it(workdir: Path, edit: dict, me
     assert message in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize(("scale", "models"), [("demo", 29), ("paper", 37)])
+@pytest.mark.parametrize(("scale", "models"), [("demo", 27), ("paper", 37)])
 def test_the_default_studies_give_valid_recipes_at_both_scales(
     workdir: Path, scale: str, models: int
 ) -> None:
