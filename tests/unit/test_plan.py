@@ -80,7 +80,7 @@ def test_the_real_params_expand_at_both_scales(
     assert plan.report_skipped() == skipped
     corpus = 1 if stand_ins else 0
     assert len(plan.preprocessed_targets()) == 14 + corpus  # preprocess.build (+ the corpus)
-    assert len(plan.leakage_targets()) == 12 + corpus  # every split scheme (cascade: below)
+    assert len(plan.leakage_targets()) == 13 + corpus  # every split scheme (cascade: below)
     assert len(plan.cascade_targets()) == 4
     assert sum(len(s.stages) for s in plan.trained) == (16 if scale == "demo" else 19) + stand_ins
 
