@@ -42,17 +42,17 @@ TEST_SHARE = 0.2
 OUT = Path(__file__).parent / "out" / "phantom_probe.json"
 
 
-def load(root: Path) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """Images (N, 1, SIDE, SIDE) in [0, 1], labels (N, 14) and patient IDs from a miniature."""
+def load(root: Path, side: int = SIDE) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Images (N, 1, side, side) in [0, 1], labels (N, 14) and patient IDs from a miniature."""
     table = pd.read_csv(root / V2020_CSV)
-    images = np.stack([_decode(root / "images" / name) for name in table["Image Index"]])
+    images = np.stack([_decode(root / "images" / name, side) for name in table["Image Index"]])
     labels = np.array([_multi_hot(text) for text in table["Finding Labels"]])
     return torch.from_numpy(images[:, None]), labels, table["Patient ID"].to_numpy()
 
 
-def _decode(path: Path) -> np.ndarray:
+def _decode(path: Path, side: int) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    return cv2.resize(img, (SIDE, SIDE), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    return cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
 
 
 def _multi_hot(text: str) -> np.ndarray:
@@ -121,14 +121,14 @@ def auroc_per_finding(y: np.ndarray, scores: np.ndarray) -> dict[str, float | No
     return out
 
 
-def make_data(n: int, size: int, seed: int) -> dict:
+def make_data(n: int, size: int, seed: int, side: int = SIDE) -> dict:
     """Generate one miniature and load it (before any training, so the renderer's worker
     processes never fork a process that runs torch threads)."""
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         nih.generate(Path(tmp), n=n, size=size, seed=seed, variant="box")
         t1 = time.perf_counter()
-        images, labels, patients = load(Path(tmp))
+        images, labels, patients = load(Path(tmp), side)
     times = {"generate": t1 - t0, "load": time.perf_counter() - t1}
     return {"images": images, "labels": labels, "patients": patients, "seconds": times}
 
@@ -199,7 +199,6 @@ def report(runs: list[dict], seeds: list[int], key: str | None, title: str) -> d
 
 
 def main() -> None:
-    global SIDE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1200, help="images per miniature")
     parser.add_argument("--size", type=int, default=256, help="rendered image side (px)")
@@ -211,11 +210,11 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
-    SIDE = args.side
     torch.set_num_threads(args.threads)
-    data = [make_data(args.n, args.size, s) for s in args.seed]
+    data = [make_data(args.n, args.size, s, args.side) for s in args.seed]
     extra = [
-        make_data(args.test_n, args.size, s + 1000) if args.test_n else None for s in args.seed
+        make_data(args.test_n, args.size, s + 1000, args.side) if args.test_n else None
+        for s in args.seed
     ]
     runs = [run_seed(*job, args.epochs) for job in zip(args.seed, data, extra, strict=True)]
     out = {"args": vars(args), "runs": runs}

@@ -478,7 +478,8 @@ def download_model(uri: str, dst: Path) -> RegisteredModel:
             f"--model-uri {uri}: expected models:/<name>/<version> (or /latest, or @alias)"
         )
     name, number, alias = match.groups()
-    client = _client(tracking_uri())
+    store = tracking_uri()
+    client = _client(store)
     try:
         if alias:
             version = client.get_model_version_by_alias(name, alias)
@@ -492,8 +493,8 @@ def download_model(uri: str, dst: Path) -> RegisteredModel:
         mlflow = _mlflow()
         # a version's logged model is resolved through mlflow's global store (which an earlier
         # in-process run may have set): make it this one, as training_run does
-        mlflow.set_tracking_uri(tracking_uri())
-        mlflow.set_registry_uri(tracking_uri())
+        mlflow.set_tracking_uri(store)
+        mlflow.set_registry_uri(store)
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/{name}/{version.version}", dst_path=str(dst)
         )
