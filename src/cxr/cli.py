@@ -18,6 +18,7 @@ from pathlib import Path
 from cxr.cascade.commands import COMMANDS as CASCADE
 from cxr.core.atomic import check_replaceable, invocation
 from cxr.core.commands import Command, Parser
+from cxr.core.memory import keep_freed_memory
 from cxr.data.commands import COMMANDS as DATA
 from cxr.evaluation.commands import COMMANDS as EVALUATION
 from cxr.explanation.commands import COMMANDS as EXPLANATION
@@ -99,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     signal.signal(signal.SIGTERM, _terminate)
+    keep_freed_memory()  # torch's CPU steps otherwise fault their activations in anew
     try:
         with invocation(args.command, _inputs(args)):
             for name in OUTPUTS - {"out_root"}:  # refuse before any work, not after it

@@ -79,7 +79,7 @@ def test_the_real_params_expand_at_both_scales(
     skipped = {"seed004_covid": paper_only} if scale == "demo" else {}
     assert plan.report_skipped() == skipped
     corpus = 1 if stand_ins else 0
-    assert len(plan.preprocessed_targets()) == 14 + corpus  # preprocess.build (+ the corpus)
+    assert len(plan.preprocessed_targets()) == 7 + corpus  # preprocess.build (+ the corpus)
     assert len(plan.leakage_targets()) == 13 + corpus  # every split scheme (cascade: below)
     assert len(plan.cascade_targets()) == 4
     assert sum(len(s.stages) for s in plan.trained) == (16 if scale == "demo" else 19) + stand_ins
@@ -90,11 +90,11 @@ def test_paper_merges_each_stage_and_cascade_paper_block_key_by_key() -> None:
     assert load({**PARAMS, "scale": "paper"}).scale == "paper"  # the file's own scale
     a, b = (plan.stage("seed001_multilabel", "densenet121") for plan in (demo, paper))
     assert (a.preset, b.preset) == ("plain_64", "plain_400")
-    assert (a.recipe["epochs"], b.recipe["epochs"]) == (3, 80)
+    assert (a.recipe["epochs"], b.recipe["epochs"]) == (2, 80)
     assert (a.recipe["init"], b.recipe["init"]) == ("auto", "imagenet")
     assert a.recipe["augment"] == b.recipe["augment"]  # a recipe key the paper block leaves
     assert (a.recipe["input_size"], b.recipe["input_size"]) == (64, 400)
-    assert (a.cam.max_images, b.cam.max_images) == (64, "all")
+    assert (a.cam.max_images, b.cam.max_images) == (32, "all")
     c = paper.stage("seed000_multistage", "model_c")
     assert c.columns == tuple(f"fold_{i}" for i in range(10))  # folds: all
     assert (demo.cascade.preset, paper.cascade.preset) == ("plain_64", "plain_224")
@@ -315,7 +315,7 @@ def test_the_evaluation_and_cam_arguments(tiny: Jobs) -> None:
     )
     seed001 = Jobs(load(PARAMS))
     assert seed001.cam_args("seed001_multilabel", "resnet50", "split") == (
-        "--method gradcam --top-k 4 --figure-images 4 --split-column split --max-images 64"
+        "--method gradcam --top-k 4 --figure-images 4 --split-column split --max-images 32"
         " --layer previous"
     )
 
