@@ -94,6 +94,29 @@ def test_group_table_and_figure(tmp_path: Path) -> None:
     assert cv2.imread(str(empty)) is not None
 
 
+def test_a_shared_measure_rechecks_each_pair_of_ids_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Overlapping stacks of one pool, searched with the pool's ids and one ``measured``, find
+    the pairs a plain search finds, and re-check a pair of ids only the first time."""
+    pool = np.stack([resize(phantom(s, 256), Preset(size=SIZE)) for s in range(4)])
+    pool = np.concatenate([pool, pool[:2]])  # ids 4 and 5 repeat 0 and 1
+    rechecked: list[int] = []
+    recheck = nd.recheck
+    monkeypatch.setattr(nd, "recheck", lambda *a: rechecked.append(len(a[1])) or recheck(*a))
+    stacks = ([0, 1, 2, 3, 4, 5], [0, 2, 4, 5], [0, 1, 2, 3, 4, 5])
+    plain = [nd.near_duplicate_pairs(pool[rows]) for rows in stacks]
+    everything, rechecked[:] = sum(rechecked), []
+    measured: nd.Measured = {}
+    for rows, alone in zip(stacks, plain, strict=True):
+        shared = nd.near_duplicate_pairs(pool[rows], ids=rows, measured=measured)
+        pd.testing.assert_frame_equal(shared, alone)
+        found = {(rows[i], rows[j]) for i, j in zip(shared["i"], shared["j"], strict=True)}
+        assert found == {(0, 4), (1, 5)} & {(a, b) for a in rows for b in rows}
+    # the plain searches re-checked every candidate of every stack; the shared one, each pair
+    # of ids once: the second and third stack's pairs were all the first one's
+    assert rechecked == [len(measured)] and 0 < len(measured) < everything
+    assert set(measured) >= {(0, 4), (1, 5)}
+
+
 def test_covid_miniature_only_planted_copies_share_a_group_and_a_side(tmp_path: Path) -> None:
     """The embedded COVID-19 Radiography phantoms at 64 px: planted re-exposed copies are found
     and split together; distinct phantoms (alike enough to correlate at 0.97 after

@@ -41,7 +41,7 @@ from cxr.data.preprocess import INDEX_FILE, MANIFEST_FILE, STATS_FILE, TENSOR_FI
 from cxr.explanation.inputs import data_identity, split_sides
 from cxr.splits.assign import UNUSED, groups_of, keep_groups_on_one_side
 from cxr.splits.files import read_data
-from cxr.splits.near_duplicates import near_duplicate_groups
+from cxr.splits.near_duplicates import Measured, near_duplicate_groups
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,11 @@ def _stacked(rows: pd.DataFrame, images: dict[str, np.ndarray], path: Path) -> n
 
 
 def _one_side_per_group(
-    rows: pd.DataFrame, images: dict[str, np.ndarray], work: Path, rounds: int = 3
+    rows: pd.DataFrame,
+    images: dict[str, np.ndarray],
+    work: Path,
+    measured: Measured,
+    rounds: int = 3,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``rows`` without the images that share a patient or a near-duplicate group with an
     image of another side (the held-out side wins, then validation), and those dropped.
@@ -232,14 +236,16 @@ def _one_side_per_group(
     The groups are found on exactly these images, as ``cxr check-leakage`` will find them on
     the written set; dropping images changes the neighbours a search sees, so this repeats
     until nothing moves (at most ``rounds`` times). ``heldout_twin`` names a held-out image
-    of a dropped image's group.
+    of a dropped image's group. ``measured`` keeps the pairs' re-checked distances, by
+    (dataset, source row), across rounds and calls.
     """
     dropped = []
     for _ in range(rounds):
         rows = rows.sort_values(["dataset", "source_row"], kind="stable").reset_index(drop=True)
+        ids = list(zip(rows["dataset"], rows["source_row"].tolist(), strict=True))
         with tempfile.TemporaryDirectory(dir=work, prefix=".cascade-") as tmp:
             stacked = _stacked(rows, images, Path(tmp) / TENSOR_FILE)
-            near = near_duplicate_groups(stacked)[0]
+            near = near_duplicate_groups(stacked, ids, measured)[0]
             del stacked
         rows["split_group"] = groups_of(rows, near).to_numpy()
         side = keep_groups_on_one_side(rows["side"], rows["split_group"], rows["image_id"])
@@ -331,10 +337,11 @@ def build_cascade_sets(
     rows = rows.sort_values(["dataset", "source_row"], kind="stable").reset_index(drop=True)
     images = {s.dataset: img for s, (_, img) in zip(sources, loaded, strict=True)}
     out_root.mkdir(parents=True, exist_ok=True)
-    rows, dropped = _one_side_per_group(rows, images, out_root)
+    measured: Measured = {}
+    rows, dropped = _one_side_per_group(rows, images, out_root, measured)
     sets = _module_rows(rows, chest_fraction, np.random.default_rng(seed))
     for role in ("xray", "type", "chest"):
-        sets[role], more = _one_side_per_group(sets[role], images, out_root)
+        sets[role], more = _one_side_per_group(sets[role], images, out_root, measured)
         dropped = pd.concat([dropped, more])
     # A twin of a held-out image found in one module's set leaves every module's set.
     twins = dropped[dropped["heldout_twin"].notna()].drop_duplicates("image_id")

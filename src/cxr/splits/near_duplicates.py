@@ -34,9 +34,10 @@ COVID-19 Radiography phantoms, which all share one anatomy model, come closest: 
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,24 +83,54 @@ RECHECK_CHUNK = 32  # pairs per re-check chunk
 T = TypeVar("T")
 
 
-def near_duplicate_pairs(images: np.ndarray, batch: int = 2048) -> pd.DataFrame:
+#: Re-checked distances by the two images' own ids (see :func:`near_duplicate_pairs`).
+Measured = dict[tuple[Hashable, Hashable], float]
+
+
+def near_duplicate_pairs(
+    images: np.ndarray,
+    batch: int = 2048,
+    ids: Sequence[Hashable] | None = None,
+    measured: Measured | None = None,
+) -> pd.DataFrame:
     """Confirmed near-duplicate pairs of a stack (N, S, S) of uint8 images (a memmap is fine).
 
-    Columns ``i`` < ``j`` (row positions) and ``distance`` (smaller = more alike).
+    Columns ``i`` < ``j`` (row positions) and ``distance`` (smaller = more alike). A caller that
+    searches overlapping stacks of one pool (the cascade's sets, round after round) passes each
+    row's id in the pool and one ``measured`` for all its calls: a pair of ids re-checked once
+    is not re-checked again (the re-check is most of the time).
     """
     with single_threaded():
         thumbs, features = reduce_images(images, batch)
         i, j = candidate_pairs(features)
         kept = screen(thumbs, i, j) <= SCREEN_THRESHOLD
         i, j = i[kept], j[kept]
-        distance = recheck(images, i, j)
+        if measured is None or ids is None:
+            distance = recheck(images, i, j)
+        else:
+            distance = _recheck_new(images, i, j, ids, measured)
     keep = distance <= DISTANCE_THRESHOLD
     return pd.DataFrame({"i": i[keep], "j": j[keep], "distance": distance[keep]})
 
 
-def near_duplicate_groups(images: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
-    """Component label of every image (singletons get their own) and the confirmed pairs."""
-    pairs = near_duplicate_pairs(images)
+def _recheck_new(
+    images: np.ndarray, i: np.ndarray, j: np.ndarray, ids: Sequence[Hashable], measured: Measured
+) -> np.ndarray:
+    """:func:`recheck` of the pairs whose ids ``measured`` lacks; every pair's distance."""
+    keys = [(ids[a], ids[b]) for a, b in zip(i.tolist(), j.tolist(), strict=True)]
+    new = np.array([key not in measured for key in keys], dtype=bool)
+    if new.any():
+        fresh = recheck(images, i[new], j[new])
+        measured.update(zip(itertools.compress(keys, new), fresh.tolist(), strict=True))
+    return np.array([measured[key] for key in keys], dtype=np.float64)
+
+
+def near_duplicate_groups(
+    images: np.ndarray, ids: Sequence[Hashable] | None = None, measured: Measured | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Component label of every image (singletons get their own) and the confirmed pairs
+    (``ids`` and ``measured``: as for :func:`near_duplicate_pairs`)."""
+    pairs = near_duplicate_pairs(images, ids=ids, measured=measured)
     n = len(images)
     graph = coo_matrix((np.ones(len(pairs)), (pairs["i"], pairs["j"])), shape=(n, n))
     return connected_components(graph, directed=False)[1], pairs
