@@ -104,7 +104,7 @@ def test_seed000_model_b_is_model_c_without_model_a(scale: str) -> None:
     assert {k: getattr(b, k) for k in same} == {k: getattr(c, k) for k in same}
     assert b.recipe == {**c.recipe, "stage": "model_b"}
     assert b.split == ("cv4" if scale == "demo" else "cv10")  # pooled: all 247 images either way
-    assert b.columns == tuple(f"fold_{i}" for i in range(5 if scale == "demo" else 10))
+    assert b.columns == tuple(f"fold_{i}" for i in range(4 if scale == "demo" else 10))
     assert b.evaluate == Evaluate(threshold="fixed", paper=("seed000-model-b",))
     assert study["compare_cams"]["stages"] == ["model_b", "model_c"]
 
