@@ -28,7 +28,7 @@ def keep_freed_memory() -> bool:
     changed) where the C library is not glibc."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # no C library of this kind
+    except (OSError, AttributeError, TypeError):  # no such C library (macOS, Windows)
         return False
     done = mallopt(M_MMAP_THRESHOLD, THRESHOLD) == 1 and mallopt(M_TRIM_THRESHOLD, THRESHOLD) == 1
     log.debug("malloc keeps freed blocks under %d bytes: %s", THRESHOLD, done)
