@@ -105,8 +105,10 @@ def near_duplicate_pairs(
         i, j = candidate_pairs(features)
         kept = screen(thumbs, i, j) <= SCREEN_THRESHOLD
         i, j = i[kept], j[kept]
-        if measured is None or ids is None:
+        if measured is None:
             distance = recheck(images, i, j)
+        elif ids is None:
+            raise TypeError("near_duplicate_pairs: `measured` needs the rows' `ids`")
         else:
             distance = _recheck_new(images, i, j, ids, measured)
     keep = distance <= DISTANCE_THRESHOLD

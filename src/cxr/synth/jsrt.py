@@ -29,8 +29,8 @@ VARIANTS: tuple[str, ...] = ("raw",)
 
 PIXEL_MM = 0.175
 MAX_VALUE = 4095
-NODULE_MM = (5, 40)
-#: The drawn diameters: JSRT's own, about 15 mm on average (NIH's Nodule boxes run larger).
+#: The drawn diameters: JSRT's own, about 15 mm on average, inside its real 5-40 mm (NIH's
+#: Nodule boxes run larger).
 DRAWN_NODULE_MM = (7.0, 21.5)
 #: Real class mix: 100 malignant + 54 benign nodules, 93 without nodule.
 CLASS_WEIGHTS = {"malignant": 100, "benign": 54, "non-nodule": 93}
@@ -146,10 +146,9 @@ def _render_case(job: tuple[Case, Path, int]) -> Nodule | None:
 def _nodule_box(
     box: tuple[float, float, float, float], diameter_mm: float
 ) -> tuple[float, float, float, float]:
-    """A square box of ``diameter_mm`` (inside the realistic 5..40 mm) about ``box``'s centre."""
+    """A square box of ``diameter_mm`` (to the whole mm) about ``box``'s centre."""
     x, y, w, h = box
-    side_mm = np.clip(diameter_mm, *NODULE_MM)
-    side = float(round(side_mm) / (JSRT_SIDE * PIXEL_MM))
+    side = float(round(diameter_mm) / (JSRT_SIDE * PIXEL_MM))
     cx, cy = x + w / 2, y + h / 2
     return (cx - side / 2, cy - side / 2, side, side)
 
